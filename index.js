@@ -1,0 +1,23 @@
+'use strict'
+// The public entry of kernelscope: a flat list of exports. Native work lives in the addon
+// (src/), everything else in lib/, one file per concern.
+
+const { native, supported, loadError } = require('./lib/native')
+const { sample, createSampler, Sampler, fdCount } = require('./lib/process')
+const { threads } = require('./lib/threads')
+
+if (supported) {
+  try {
+    native().registerThread(require('node:worker_threads').isMainThread)
+  } catch {}
+}
+
+module.exports = {
+  supported,
+  unsupportedReason: supported ? null : loadError,
+  sample,
+  createSampler,
+  Sampler,
+  fdCount,
+  threads
+}

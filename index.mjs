@@ -1,0 +1,15 @@
+// ESM entry: the same module as require('kernelscope').
+import { createRequire } from 'node:module'
+
+const ks = createRequire(import.meta.url)('./index.js')
+
+export const {
+  supported,
+  unsupportedReason,
+  sample,
+  createSampler,
+  Sampler,
+  fdCount,
+  threads
+} = ks
+export default ks

@@ -1,0 +1,52 @@
+'use strict'
+// threads(): every thread with its role, state, CPU, switches and the syscall it sits in.
+// Synchronous on purpose: it must answer while the libuv threadpool is saturated, which is
+// exactly when it is needed.
+
+const { native } = require('./native')
+const { fromNative } = require('./errors')
+const { optionsObject, optionalBoolean } = require('./validate')
+
+function flagValue (args, name) {
+  let value
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    if (a === name && i + 1 < args.length) value = args[i + 1]
+    else if (a.startsWith(name + '=')) value = a.slice(name.length + 1)
+  }
+  return value
+}
+
+// What Node started at boot, read once: role inference on Node 20 (where every thread is
+// called "node") depends on it.
+function roleHints () {
+  const args = [...(process.env.NODE_OPTIONS || '').split(/\s+/).filter(Boolean), ...process.execArgv]
+  const os = require('node:os')
+  let v8 = Number.parseInt(flagValue(args, '--v8-pool-size') ?? '4', 10)
+  if (!Number.isFinite(v8) || v8 < 0) v8 = 4
+  if (v8 === 0) v8 = Math.max(1, (os.availableParallelism ? os.availableParallelism() : os.cpus().length) - 1)
+  let pool = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '4', 10)
+  if (!Number.isFinite(pool)) pool = 4
+  pool = Math.min(1024, Math.max(1, pool))
+  return {
+    nodeMajor: Number.parseInt(process.versions.node, 10),
+    v8PoolSize: v8,
+    inspector: Boolean(process.features && process.features.inspector),
+    threadpoolSize: pool
+  }
+}
+
+let hints = null
+
+function threads (options) {
+  const opts = optionsObject(options)
+  const syscalls = optionalBoolean(opts, 'syscalls', true)
+  if (hints === null) hints = roleHints()
+  try {
+    return native().threads({ syscalls, hints })
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+module.exports = { threads, roleHints }

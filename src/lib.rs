@@ -1,0 +1,8 @@
+//! kernelscope: the kernel's view of a Node.js process, from inside it.
+#![deny(clippy::all)]
+
+pub mod error;
+pub mod parse;
+pub mod process;
+pub mod sys;
+pub mod threads;

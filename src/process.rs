@@ -1,0 +1,212 @@
+//! sample(): one cheap snapshot of the whole process; fdCount().
+//!
+//! The snapshot is written into a Float64Array the JS layer owns and reuses (lib/process.js
+//! builds the object): no allocation and no per-field napi call on the hot path. NaN in a slot
+//! means "the kernel did not give this" and becomes `null` in JS.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use napi::bindgen_prelude::Float64ArraySlice;
+use napi::Result;
+use napi_derive::napi;
+use once_cell::sync::Lazy;
+
+use crate::error::{arg_error, sys_error};
+use crate::parse::proc_text::{field, parse_numbers, parse_stat};
+use crate::sys::{self, DirFd, ProcFile};
+
+/// Slot layout of the sample buffer; lib/process.js reads the same indices.
+pub mod slot {
+    pub const PID: usize = 0;
+    pub const AT_MS: usize = 1;
+    pub const USER_MS: usize = 2;
+    pub const SYSTEM_MS: usize = 3;
+    pub const VOLUNTARY: usize = 4;
+    pub const INVOLUNTARY: usize = 5;
+    pub const MINOR: usize = 6;
+    pub const MAJOR: usize = 7;
+    pub const RSS: usize = 8;
+    pub const VIRTUAL: usize = 9;
+    pub const PEAK_RSS: usize = 10;
+    pub const RSS_ANON: usize = 11;
+    pub const RSS_FILE: usize = 12;
+    pub const READ_CALLS: usize = 13;
+    pub const WRITE_CALLS: usize = 14;
+    pub const READ_CHARS: usize = 15;
+    pub const WRITE_CHARS: usize = 16;
+    pub const READ_BYTES: usize = 17;
+    pub const WRITE_BYTES: usize = 18;
+    pub const CANCELLED_WRITE_BYTES: usize = 19;
+    pub const RUN_MS: usize = 20;
+    pub const RUNQUEUE_WAIT_MS: usize = 21;
+    pub const TIMESLICES: usize = 22;
+    pub const THREADS: usize = 23;
+    pub const FD_SOFT: usize = 24;
+    pub const FD_HARD: usize = 25;
+    pub const LEN: usize = 26;
+}
+
+/// The /proc/self files sample() reads, opened once. A file that cannot be opened (restricted
+/// /proc, missing accounting) stays None and its fields are null.
+struct SampleFiles {
+    io: Option<ProcFile>,
+    stat: Option<ProcFile>,
+    statm: Option<ProcFile>,
+    schedstat: Option<ProcFile>,
+}
+
+static FILES: Lazy<Mutex<SampleFiles>> = Lazy::new(|| {
+    Mutex::new(SampleFiles {
+        io: ProcFile::open("/proc/self/io").ok(),
+        stat: ProcFile::open("/proc/self/stat").ok(),
+        statm: ProcFile::open("/proc/self/statm").ok(),
+        schedstat: ProcFile::open("/proc/self/schedstat").ok(),
+    })
+});
+
+static PAGE_SIZE: Lazy<f64> = Lazy::new(sys::page_size);
+
+fn opt(v: Option<u64>) -> f64 {
+    v.map_or(f64::NAN, |x| x as f64)
+}
+
+fn read_into<'a>(file: &Option<ProcFile>, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    let n = file.as_ref()?.read(buf).ok()?;
+    Some(&buf[..n])
+}
+
+/// Fills `out` (at least slot::LEN long) with one snapshot.
+pub fn sample_into(out: &mut [f64]) {
+    out[..slot::LEN].fill(f64::NAN);
+    let mut buf = [0u8; 1024];
+    let files = match FILES.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    out[slot::PID] = sys::getpid() as f64;
+    out[slot::AT_MS] = sys::monotonic_ms();
+
+    // /proc/self/io first: syscr is counted after a read returns, so reading it before our own
+    // other reads keeps sample()'s own calls out of this snapshot as far as possible.
+    if let Some(text) = read_into(&files.io, &mut buf) {
+        out[slot::READ_CHARS] = opt(field(text, "rchar"));
+        out[slot::WRITE_CHARS] = opt(field(text, "wchar"));
+        out[slot::READ_CALLS] = opt(field(text, "syscr"));
+        out[slot::WRITE_CALLS] = opt(field(text, "syscw"));
+        out[slot::READ_BYTES] = opt(field(text, "read_bytes"));
+        out[slot::WRITE_BYTES] = opt(field(text, "write_bytes"));
+        out[slot::CANCELLED_WRITE_BYTES] = opt(field(text, "cancelled_write_bytes"));
+    }
+    if let Ok(ru) = sys::rusage_self() {
+        out[slot::USER_MS] = ru.user_us / 1e3;
+        out[slot::SYSTEM_MS] = ru.system_us / 1e3;
+        out[slot::MINOR] = ru.minflt;
+        out[slot::MAJOR] = ru.majflt;
+        out[slot::VOLUNTARY] = ru.nvcsw;
+        out[slot::INVOLUNTARY] = ru.nivcsw;
+        out[slot::PEAK_RSS] = ru.maxrss_kb * 1024.0;
+    }
+    if let Some(text) = read_into(&files.statm, &mut buf) {
+        if let Some([size, resident, shared]) = parse_numbers::<3>(text) {
+            let page = *PAGE_SIZE;
+            out[slot::VIRTUAL] = size as f64 * page;
+            out[slot::RSS] = resident as f64 * page;
+            out[slot::RSS_FILE] = shared as f64 * page;
+            out[slot::RSS_ANON] = resident.saturating_sub(shared) as f64 * page;
+        }
+    }
+    // getrusage's maxrss trails the live RSS until the kernel folds it in (VmHWM does the same
+    // max at read time)
+    if out[slot::RSS] > out[slot::PEAK_RSS] {
+        out[slot::PEAK_RSS] = out[slot::RSS];
+    }
+    if let Some(text) = read_into(&files.schedstat, &mut buf) {
+        if let Some([run_ns, wait_ns, slices]) = parse_numbers::<3>(text) {
+            out[slot::RUN_MS] = run_ns as f64 / 1e6;
+            out[slot::RUNQUEUE_WAIT_MS] = wait_ns as f64 / 1e6;
+            out[slot::TIMESLICES] = slices as f64;
+        }
+    }
+    if let Some(text) = read_into(&files.stat, &mut buf) {
+        if let Some(st) = parse_stat(text) {
+            out[slot::THREADS] = st.num_threads as f64;
+        }
+    }
+    if let Ok((soft, hard)) = sys::nofile_limits() {
+        out[slot::FD_SOFT] = soft;
+        out[slot::FD_HARD] = hard;
+    }
+}
+
+#[napi(js_name = "sampleInto", catch_unwind)]
+pub fn js_sample_into(mut out: Float64ArraySlice) -> Result<()> {
+    // SAFETY: the call is synchronous on the JS thread, so no JS code can touch the array while
+    // this slice is alive.
+    let slice = unsafe { out.as_mut() };
+    if slice.len() < slot::LEN {
+        return Err(arg_error(
+            "ERR_OUT_OF_RANGE",
+            "sample buffer is shorter than the sample layout",
+        ));
+    }
+    sample_into(slice);
+    Ok(())
+}
+
+/// The benchmark floor: exactly the syscalls sample() makes, with no parsing and no output.
+#[napi(js_name = "sampleSyscallFloor", catch_unwind)]
+pub fn sample_syscall_floor() -> f64 {
+    let mut buf = [0u8; 1024];
+    let files = match FILES.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let mut total = 0usize;
+    total += read_into(&files.io, &mut buf).map_or(0, |b| b.len());
+    total += sys::rusage_self().map_or(0, |r| r.nvcsw as usize);
+    total += read_into(&files.statm, &mut buf).map_or(0, |b| b.len());
+    total += read_into(&files.schedstat, &mut buf).map_or(0, |b| b.len());
+    total += read_into(&files.stat, &mut buf).map_or(0, |b| b.len());
+    total += sys::nofile_limits().map_or(0, |l| l.0 as usize);
+    total += sys::monotonic_ms() as usize;
+    total as f64
+}
+
+/// Number of entries in a /proc fd directory, counted with getdents64 (no readlink, no stat).
+pub fn count_dir_entries(path: &Path) -> std::result::Result<u32, i32> {
+    let dir = DirFd::open(path)?;
+    let mut buf = [0u8; 16384];
+    let mut count = 0u32;
+    loop {
+        let n = dir.getdents(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let mut off = 0;
+        while off + 19 <= n {
+            // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name[]
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen == 0 {
+                break;
+            }
+            let name0 = buf[off + 19];
+            let is_dot = name0 == b'.';
+            if !is_dot {
+                count += 1;
+            }
+            off += reclen;
+        }
+    }
+    // the directory fd we opened to count is itself listed in /proc/self/fd
+    Ok(count)
+}
+
+#[napi(js_name = "fdCount", catch_unwind)]
+pub fn fd_count() -> Result<u32> {
+    match count_dir_entries(Path::new("/proc/self/fd")) {
+        // the directory's own fd was open during the scan: not one of the caller's
+        Ok(n) => Ok(n.saturating_sub(1)),
+        Err(e) => Err(sys_error("getdents64", e, "/proc/self/fd")),
+    }
+}

@@ -1,0 +1,328 @@
+//! The only place with `unsafe` libc calls. Each wrapper does one thing, returns `Err(errno)`
+//! on failure and never panics.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::error::last_errno;
+
+pub type SysResult<T> = Result<T, i32>;
+
+/// A file that stays open and is re-read from offset 0 with `pread`: the cheap way to sample
+/// /proc files that the kernel regenerates on every read.
+pub struct ProcFile {
+    fd: libc::c_int,
+}
+
+impl ProcFile {
+    pub fn open(path: &str) -> SysResult<ProcFile> {
+        let c = CString::new(path).map_err(|_| libc::EINVAL)?;
+        // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            Err(last_errno())
+        } else {
+            Ok(ProcFile { fd })
+        }
+    }
+
+    /// Reads the whole file (up to buf.len() bytes) from offset 0.
+    pub fn read(&self, buf: &mut [u8]) -> SysResult<usize> {
+        // SAFETY: fd is owned by self and open; buf is a valid writable region of buf.len() bytes.
+        let n = unsafe { libc::pread(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            Err(last_errno())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl Drop for ProcFile {
+    fn drop(&mut self) {
+        // SAFETY: fd was opened by ProcFile::open and is closed exactly once, here.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Reads a file in one go into `buf` (open, read until EOF or full, close). Returns bytes read.
+pub fn read_file_into(path: &[u8], buf: &mut [u8]) -> SysResult<usize> {
+    let c = CString::new(path).map_err(|_| libc::EINVAL)?;
+    // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    let mut total = 0;
+    let result = loop {
+        if total == buf.len() {
+            break Ok(total);
+        }
+        let rest = &mut buf[total..];
+        // SAFETY: fd is open (closed below) and rest is a valid writable region of rest.len() bytes.
+        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+        if n < 0 {
+            let e = last_errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            break Err(e);
+        }
+        if n == 0 {
+            break Ok(total);
+        }
+        total += n as usize;
+    };
+    // SAFETY: fd was opened above and is closed exactly once.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// readlink(2) into a String (lossy for non-UTF-8 bytes).
+pub fn readlink(path: &[u8]) -> SysResult<String> {
+    let c = CString::new(path).map_err(|_| libc::EINVAL)?;
+    let mut buf = [0u8; 4096];
+    // SAFETY: c is NUL-terminated; buf is a writable region of buf.len() bytes.
+    let n = unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    Ok(String::from_utf8_lossy(&buf[..n as usize]).into_owned())
+}
+
+pub struct Rusage {
+    pub user_us: f64,
+    pub system_us: f64,
+    pub minflt: f64,
+    pub majflt: f64,
+    pub nvcsw: f64,
+    pub nivcsw: f64,
+    pub maxrss_kb: f64,
+}
+
+/// getrusage(RUSAGE_SELF): the whole process, all threads, live and exited.
+pub fn rusage_self() -> SysResult<Rusage> {
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru is a valid, writable rusage for the duration of the call.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    Ok(Rusage {
+        user_us: tv(ru.ru_utime),
+        system_us: tv(ru.ru_stime),
+        minflt: ru.ru_minflt as f64,
+        majflt: ru.ru_majflt as f64,
+        nvcsw: ru.ru_nvcsw as f64,
+        nivcsw: ru.ru_nivcsw as f64,
+        maxrss_kb: ru.ru_maxrss as f64,
+    })
+}
+
+/// getrlimit(RLIMIT_NOFILE) as (soft, hard); RLIM_INFINITY becomes f64::INFINITY.
+pub fn nofile_limits() -> SysResult<(f64, f64)> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: rl is a valid, writable rlimit for the duration of the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    let conv = |v: libc::rlim_t| {
+        if v == libc::RLIM_INFINITY {
+            f64::INFINITY
+        } else {
+            v as f64
+        }
+    };
+    Ok((conv(rl.rlim_cur), conv(rl.rlim_max)))
+}
+
+/// CLOCK_MONOTONIC in milliseconds: the clock behind process.hrtime() (libuv's uv_hrtime).
+pub fn monotonic_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+pub fn page_size() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v > 0 {
+        v as f64
+    } else {
+        4096.0
+    }
+}
+
+pub fn clock_ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if v > 0 {
+        v as f64
+    } else {
+        100.0
+    }
+}
+
+/// An open directory read with getdents64 into a caller buffer, no allocation per entry.
+pub struct DirFd {
+    fd: libc::c_int,
+}
+
+impl DirFd {
+    pub fn open(path: &Path) -> SysResult<DirFd> {
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+        // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            Err(last_errno())
+        } else {
+            Ok(DirFd { fd })
+        }
+    }
+
+    pub fn raw(&self) -> libc::c_int {
+        self.fd
+    }
+
+    /// One getdents64 batch into buf; 0 at the end of the directory.
+    pub fn getdents(&self, buf: &mut [u8]) -> SysResult<usize> {
+        // SAFETY: fd is an open directory owned by self; buf is writable for buf.len() bytes.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                self.fd,
+                buf.as_mut_ptr(),
+                buf.len() as libc::c_uint,
+            )
+        };
+        if n < 0 {
+            Err(last_errno())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl Drop for DirFd {
+    fn drop(&mut self) {
+        // SAFETY: fd was opened by DirFd::open and is closed exactly once, here.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Copies bytes from this process's own address space at `addr` with process_vm_readv, which
+/// fails with EFAULT on an unmapped address instead of faulting. Returns bytes copied (a short
+/// count when the range runs into an unmapped page).
+pub fn read_own_memory(addr: u64, buf: &mut [u8]) -> SysResult<usize> {
+    if addr == 0 {
+        return Err(libc::EFAULT);
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as usize as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: local describes buf, which is writable for its length; the remote range is only
+    // read by the kernel, which checks it and returns EFAULT rather than faulting.
+    let n = unsafe { libc::process_vm_readv(getpid(), &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        Err(last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// A socket address as text: "127.0.0.1:8080", "[::1]:443", a unix path, or None.
+fn sockaddr_text(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<String> {
+    match ss.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the kernel filled an AF_INET address, so ss holds a sockaddr_in.
+            let sin = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(format!("{}:{}", ip, u16::from_be(sin.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the kernel filled an AF_INET6 address, so ss holds a sockaddr_in6.
+            let sin6 =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            match ip.to_ipv4_mapped() {
+                Some(v4) => Some(format!("{v4}:{port}")),
+                None => Some(format!("[{ip}]:{port}")),
+            }
+        }
+        libc::AF_UNIX => {
+            // SAFETY: the kernel filled an AF_UNIX address, so ss holds a sockaddr_un.
+            let sun = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+            let header = std::mem::size_of::<libc::sa_family_t>();
+            let n = (len as usize).saturating_sub(header).min(sun.sun_path.len());
+            if n == 0 {
+                return Some("unix:(unnamed)".to_string());
+            }
+            let bytes: Vec<u8> = sun.sun_path[..n].iter().map(|&c| c as u8).collect();
+            if bytes[0] == 0 {
+                Some(format!("unix:@{}", String::from_utf8_lossy(&bytes[1..])))
+            } else {
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                Some(format!("unix:{}", String::from_utf8_lossy(&bytes[..end])))
+            }
+        }
+        _ => None,
+    }
+}
+
+/// getpeername(2) as text; Err(ENOTCONN) for an unconnected socket.
+pub fn peer_name(fd: i32) -> SysResult<Option<String>> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: ss is writable for len bytes and len is a valid in/out length.
+    let rc = unsafe { libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    Ok(sockaddr_text(&ss, len))
+}
+
+/// getsockname(2) as text.
+pub fn sock_name(fd: i32) -> SysResult<Option<String>> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: ss is writable for len bytes and len is a valid in/out length.
+    let rc = unsafe { libc::getsockname(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    Ok(sockaddr_text(&ss, len))
+}
