@@ -4,5 +4,6 @@
 pub mod error;
 pub mod parse;
 pub mod process;
+pub mod socket;
 pub mod sys;
 pub mod threads;

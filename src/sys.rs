@@ -261,68 +261,170 @@ pub fn read_own_memory(addr: u64, buf: &mut [u8]) -> SysResult<usize> {
     }
 }
 
-/// A socket address as text: "127.0.0.1:8080", "[::1]:443", a unix path, or None.
-fn sockaddr_text(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<String> {
-    match ss.ss_family as libc::c_int {
+/// A socket address taken apart: family (AF_*), address text without port ("127.0.0.1",
+/// "::1", a unix path, "@abstract", "" for an unnamed unix socket) and the port for inet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SockAddr {
+    pub family: i32,
+    pub address: String,
+    pub port: Option<u16>,
+}
+
+impl SockAddr {
+    /// "127.0.0.1:8080", "[::1]:443", "unix:/path", "unix:@name", "unix:(unnamed)".
+    pub fn text(&self) -> String {
+        match (self.family, self.port) {
+            (libc::AF_INET6, Some(p)) if self.address.contains(':') => format!("[{}]:{p}", self.address),
+            (_, Some(p)) => format!("{}:{p}", self.address),
+            (libc::AF_UNIX, None) if self.address.is_empty() => "unix:(unnamed)".to_string(),
+            _ => format!("unix:{}", self.address),
+        }
+    }
+}
+
+/// Takes apart what getsockname/getpeername wrote; None for a family kernelscope does not decode.
+/// IPv4-mapped IPv6 addresses are shown as IPv4 (the family stays AF_INET6).
+fn sockaddr_parts(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SockAddr> {
+    let family = ss.ss_family as libc::c_int;
+    match family {
         libc::AF_INET => {
             // SAFETY: the kernel filled an AF_INET address, so ss holds a sockaddr_in.
             let sin = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(format!("{}:{}", ip, u16::from_be(sin.sin_port)))
+            Some(SockAddr {
+                family,
+                address: ip.to_string(),
+                port: Some(u16::from_be(sin.sin_port)),
+            })
         }
         libc::AF_INET6 => {
             // SAFETY: the kernel filled an AF_INET6 address, so ss holds a sockaddr_in6.
             let sin6 =
                 unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
             let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            let port = u16::from_be(sin6.sin6_port);
-            match ip.to_ipv4_mapped() {
-                Some(v4) => Some(format!("{v4}:{port}")),
-                None => Some(format!("[{ip}]:{port}")),
-            }
+            let address = match ip.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => ip.to_string(),
+            };
+            Some(SockAddr {
+                family,
+                address,
+                port: Some(u16::from_be(sin6.sin6_port)),
+            })
         }
         libc::AF_UNIX => {
             // SAFETY: the kernel filled an AF_UNIX address, so ss holds a sockaddr_un.
             let sun = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
             let header = std::mem::size_of::<libc::sa_family_t>();
             let n = (len as usize).saturating_sub(header).min(sun.sun_path.len());
-            if n == 0 {
-                return Some("unix:(unnamed)".to_string());
-            }
             let bytes: Vec<u8> = sun.sun_path[..n].iter().map(|&c| c as u8).collect();
-            if bytes[0] == 0 {
-                Some(format!("unix:@{}", String::from_utf8_lossy(&bytes[1..])))
-            } else {
-                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                Some(format!("unix:{}", String::from_utf8_lossy(&bytes[..end])))
-            }
+            let address = match bytes.first() {
+                None => String::new(),
+                Some(0) => format!("@{}", String::from_utf8_lossy(&bytes[1..])),
+                Some(_) => {
+                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                    String::from_utf8_lossy(&bytes[..end]).into_owned()
+                }
+            };
+            Some(SockAddr {
+                family,
+                address,
+                port: None,
+            })
         }
         _ => None,
     }
 }
 
-/// getpeername(2) as text; Err(ENOTCONN) for an unconnected socket.
-pub fn peer_name(fd: i32) -> SysResult<Option<String>> {
+/// getsockname(2) (peer = false) or getpeername(2) (peer = true), taken apart.
+/// Err(ENOTCONN) from getpeername for an unconnected socket.
+pub fn sock_addr(fd: i32, peer: bool) -> SysResult<Option<SockAddr>> {
     // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: ss is writable for len bytes and len is a valid in/out length.
-    let rc = unsafe { libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let p = (&mut ss as *mut libc::sockaddr_storage).cast();
+    let rc = if peer {
+        // SAFETY: p points to ss, writable for len bytes; len is a valid in/out length.
+        unsafe { libc::getpeername(fd, p, &mut len) }
+    } else {
+        // SAFETY: p points to ss, writable for len bytes; len is a valid in/out length.
+        unsafe { libc::getsockname(fd, p, &mut len) }
+    };
     if rc != 0 {
         return Err(last_errno());
     }
-    Ok(sockaddr_text(&ss, len))
+    Ok(sockaddr_parts(&ss, len))
+}
+
+/// getpeername(2) as text; Err(ENOTCONN) for an unconnected socket.
+pub fn peer_name(fd: i32) -> SysResult<Option<String>> {
+    Ok(sock_addr(fd, true)?.map(|a| a.text()))
 }
 
 /// getsockname(2) as text.
 pub fn sock_name(fd: i32) -> SysResult<Option<String>> {
-    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: ss is writable for len bytes and len is a valid in/out length.
-    let rc = unsafe { libc::getsockname(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    Ok(sock_addr(fd, false)?.map(|a| a.text()))
+}
+
+/// getsockopt(2) of an int-sized option (SO_TYPE, SO_SNDBUF, …).
+pub fn getsockopt_int(fd: i32, level: i32, name: i32) -> SysResult<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v is a writable c_int and len says exactly its size.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (&mut v as *mut libc::c_int).cast(), &mut len) };
     if rc != 0 {
+        Err(last_errno())
+    } else {
+        Ok(v)
+    }
+}
+
+/// getsockopt(2) into a byte buffer; returns the length the kernel wrote (TCP_INFO: the kernel
+/// copies min(buf.len(), sizeof its struct), so older kernels return fewer bytes).
+pub fn getsockopt_bytes(fd: i32, level: i32, name: i32, buf: &mut [u8]) -> SysResult<usize> {
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: buf is writable for len bytes and len is a valid in/out length.
+    let rc = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
+    if rc != 0 {
+        Err(last_errno())
+    } else {
+        Ok((len as usize).min(buf.len()))
+    }
+}
+
+/// SIOCINQ (= FIONREAD): bytes readable now (TCP: unread data; UDP: size of the next datagram).
+pub const SIOCINQ: libc::c_ulong = 0x541B;
+/// SIOCOUTQ (= TIOCOUTQ): bytes in the send queue, sent-but-unacked included (TCP).
+pub const SIOCOUTQ: libc::c_ulong = 0x5411;
+/// SIOCOUTQNSD: bytes in the send queue not yet sent (TCP only).
+pub const SIOCOUTQNSD: libc::c_ulong = 0x894B;
+
+/// ioctl(2) that writes one int (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD).
+pub fn ioctl_int(fd: i32, request: libc::c_ulong) -> SysResult<i32> {
+    let mut v: libc::c_int = 0;
+    // SAFETY: these requests write exactly one c_int through the pointer, which is writable.
+    let rc = unsafe { libc::ioctl(fd, request as _, &mut v as *mut libc::c_int) };
+    if rc != 0 {
+        Err(last_errno())
+    } else {
+        Ok(v)
+    }
+}
+
+/// poll(2) with timeout 0: would a write be accepted now (POLLOUT)?
+pub fn poll_writable(fd: i32) -> SysResult<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: p is one valid, writable pollfd; timeout 0 never blocks.
+    let rc = unsafe { libc::poll(&mut p, 1, 0) };
+    if rc < 0 {
         return Err(last_errno());
     }
-    Ok(sockaddr_text(&ss, len))
+    if p.revents & libc::POLLNVAL != 0 {
+        return Err(libc::EBADF);
+    }
+    Ok(p.revents & libc::POLLOUT != 0)
 }

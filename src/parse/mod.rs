@@ -2,5 +2,6 @@
 
 pub mod proc_text;
 pub mod syscall;
+pub mod tcp_info;
 #[rustfmt::skip]
 pub mod syscall_names;
