@@ -5,6 +5,8 @@
 const { native, supported, loadError } = require('./lib/native')
 const { sample, createSampler, Sampler, fdCount } = require('./lib/process')
 const { threads } = require('./lib/threads')
+const { socketState } = require('./lib/socket')
+const { write, watchBackpressure } = require('./lib/backpressure')
 
 if (supported) {
   try {
@@ -19,5 +21,8 @@ module.exports = {
   createSampler,
   Sampler,
   fdCount,
-  threads
+  threads,
+  socketState,
+  write,
+  watchBackpressure
 }

@@ -10,6 +10,9 @@ export const {
   createSampler,
   Sampler,
   fdCount,
-  threads
+  threads,
+  socketState,
+  write,
+  watchBackpressure
 } = ks
 export default ks

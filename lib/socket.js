@@ -1,0 +1,235 @@
+'use strict'
+// socketState(): the kernel's queues, buffers and TCP_INFO for one socket, beside the stream's
+// own user-space buffer, and a verdict on where the bytes are stuck. The native side fills a
+// reused Float64Array (src/socket.rs); the object and the verdict are built here.
+
+const net = require('node:net')
+const dgram = require('node:dgram')
+const { native } = require('./native')
+const { fromNative, invalidArgType, outOfRange } = require('./errors')
+
+let layout = null
+let buf = null
+
+function ensureLayout () {
+  if (layout !== null) return
+  try {
+    layout = native().socketLayout()
+  } catch (err) {
+    throw fromNative(err)
+  }
+  buf = new Float64Array(layout.len)
+}
+
+// keep in step with src/socket.rs `slot`
+const S = {
+  FAMILY: 0,
+  TYPE: 1,
+  PROTOCOL: 2,
+  LOCAL_PORT: 3,
+  REMOTE_PORT: 4,
+  HAS_LOCAL: 5,
+  HAS_REMOTE: 6,
+  LISTENING: 7,
+  SNDBUF: 8,
+  RCVBUF: 9,
+  OUTQ: 10,
+  OUTQNSD: 11,
+  INQ: 12,
+  WRITABLE: 13,
+  TCP_INFO_BYTES: 14
+}
+
+const FAMILIES = { 1: 'unix', 2: 'IPv4', 10: 'IPv6', 16: 'netlink', 17: 'packet' }
+const INET_PROTOCOLS = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp', 136: 'udplite', 255: 'raw', 262: 'mptcp' }
+const TYPES = { 1: 'stream', 2: 'dgram', 3: 'raw', 5: 'seqpacket' }
+const CA_STATES = ['open', 'disorder', 'cwr', 'recovery', 'loss']
+
+const v = (x) => (x !== x ? null : x) // eslint-disable-line no-self-compare
+
+function codedError (code, message) {
+  const err = new Error(message)
+  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true })
+  return err
+}
+
+const EXPECTED = 'a net.Socket, tls.TLSSocket, dgram.Socket, http request/response or a file descriptor (integer)'
+
+const validFd = (fd) => Number.isInteger(fd) && fd >= 0
+
+// The kernel socket under a net.Socket: its own handle (TCPWrap, PipeWrap, or TLSWrap, which
+// reports the fd of the stream it wraps), else the socket a TLSSocket was layered on.
+function netSocketFd (sock) {
+  const seen = new Set()
+  let s = sock
+  while (s && !seen.has(s)) {
+    seen.add(s)
+    const h = s._handle
+    if (h && validFd(h.fd)) return h.fd
+    const next = s._parent || (h && h._parentWrap) || null
+    s = next instanceof net.Socket ? next : null
+  }
+  return -1
+}
+
+/** { fd, stream } for whatever socketState() / the tracker was given; throws coded errors. */
+function resolveTarget (target, name = 'socketOrFd') {
+  if (typeof target === 'number') {
+    if (!Number.isInteger(target)) throw outOfRange(name, 'an integer', target)
+    if (target < 0 || target > 2147483647) throw outOfRange(name, '>= 0 && <= 2147483647', target)
+    return { fd: target, stream: null }
+  }
+  if (target === null || typeof target !== 'object') throw invalidArgType(name, EXPECTED, target)
+
+  if (target instanceof dgram.Socket) {
+    const state = target[Object.getOwnPropertySymbols(target).find((s) => s.description === 'state symbol')]
+    const handle = state && state.handle
+    if (!handle) throw codedError('ERR_KERNELSCOPE_SOCKET_CLOSED', 'the dgram socket is closed')
+    if (!validFd(handle.fd)) {
+      throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the dgram socket has no kernel socket yet: bind() or send() first')
+    }
+    return { fd: handle.fd, stream: null }
+  }
+
+  // http.IncomingMessage / ServerResponse / ClientRequest carry the connection as .socket; the
+  // stream numbers are the message's own when it is writable (res, req on the client side).
+  let stream = null
+  let sock = target
+  if (!(target instanceof net.Socket)) {
+    if (!('socket' in target)) throw invalidArgType(name, EXPECTED, target)
+    sock = target.socket
+    if (typeof target.writableLength === 'number') stream = target
+    if (!(sock instanceof net.Socket)) {
+      const done = target.destroyed || target.writableFinished || target.complete
+      throw done
+        ? codedError('ERR_KERNELSCOPE_SOCKET_CLOSED', 'the message is finished and no longer has a socket')
+        : codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the message has no socket yet')
+    }
+  }
+  if (stream === null) stream = sock
+  if (sock.destroyed) throw codedError('ERR_KERNELSCOPE_SOCKET_CLOSED', 'the socket is destroyed')
+  const fd = netSocketFd(sock)
+  if (fd < 0) {
+    if (sock.connecting || sock.pending || !sock._handle) {
+      throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the socket has no kernel socket yet (not connected)')
+    }
+    throw codedError('ERR_KERNELSCOPE_NO_FD', 'the stream is not backed by a kernel socket (no file descriptor)')
+  }
+  return { fd, stream }
+}
+
+function fill (fd) {
+  ensureLayout()
+  try {
+    return native().socketStateInto(fd, buf)
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+function tcpPart (b) {
+  const names = layout.tcpFields
+  const base = layout.tcpSlot
+  const t = { infoBytes: b[S.TCP_INFO_BYTES] }
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]
+    const x = b[base + i]
+    if (name === 'state') continue
+    if (name === 'wscale') {
+      t.sndWscale = x !== x ? null : x & 15 // eslint-disable-line no-self-compare
+      t.rcvWscale = x !== x ? null : x >> 4 // eslint-disable-line no-self-compare
+    } else if (name === 'caState') {
+      t.caState = x !== x ? null : (CA_STATES[x] || String(x)) // eslint-disable-line no-self-compare
+    } else {
+      t[name] = x !== x ? null : x // eslint-disable-line no-self-compare
+    }
+  }
+  return t
+}
+
+/**
+ * The verdict, from a state object alone (exported for the docs' rule table tests):
+ * 1. TCP with unsent bytes in the kernel (notSentBytes > 0):
+ *    a. the peer's advertised window is below one MSS (tcpi_snd_wnd; where the kernel lacks it,
+ *       zero-window probes are outstanding) -> 'peer-not-reading'
+ *    b. a retransmission timeout is pending, the congestion state is recovery/loss, or the
+ *       segments in flight fill the congestion window -> 'network-limited'
+ *    c. the kernel refuses more bytes (no POLLOUT) -> 'send-buffer-full'
+ * 2. Other sockets whose send buffer is full (no POLLOUT): a unix stream/seqpacket socket's
+ *    bytes wait in the peer's receive queue -> 'peer-not-reading'; otherwise 'send-buffer-full'.
+ * 3. The stream holds more than its highWaterMark in user space -> 'app-queue-growing'.
+ * 4. Otherwise 'ok'.
+ */
+function verdictOf (s) {
+  const t = s.tcp
+  if (t !== null && s.protocol === 'tcp') {
+    const notSent = s.send.notSentBytes !== null ? s.send.notSentBytes : t.notSentBytes
+    if (notSent > 0) {
+      const mss = t.sndMss > 0 ? t.sndMss : 1
+      const windowClosed = t.sndWindowBytes !== null ? t.sndWindowBytes < mss : t.probes > 0
+      if (windowClosed) return 'peer-not-reading'
+      if (t.retransmits > 0 || t.caState === 'recovery' || t.caState === 'loss' ||
+          (t.cwnd > 0 && t.unacked >= t.cwnd)) return 'network-limited'
+      if (s.send.writable === false) return 'send-buffer-full'
+    }
+  } else if (s.send.writable === false) {
+    const unixConnected = s.family === 'unix' && (s.protocol === 'stream' || s.protocol === 'seqpacket')
+    return unixConnected ? 'peer-not-reading' : 'send-buffer-full'
+  }
+  const st = s.stream
+  if (st !== null && st.writableLength > st.writableHighWaterMark) return 'app-queue-growing'
+  return 'ok'
+}
+
+function socketState (socketOrFd) {
+  const { fd, stream } = resolveTarget(socketOrFd)
+  const text = fill(fd)
+  const b = buf
+  const nl = text.indexOf('\n')
+  const family = FAMILIES[b[S.FAMILY]] || 'other'
+  const inet = family === 'IPv4' || family === 'IPv6'
+  const protocol = inet ? (INET_PROTOCOLS[b[S.PROTOCOL]] || 'other') : (TYPES[b[S.TYPE]] || 'other')
+  const tcp = protocol === 'tcp' && b[S.TCP_INFO_BYTES] > 0 ? tcpPart(b) : null
+  const hasRemote = b[S.HAS_REMOTE] === 1
+  let state
+  if (protocol === 'tcp') {
+    const code = b[layout.tcpSlot] // tcpi_state is FIELDS[0]
+    state = code !== code ? null : (layout.tcpStates[code] || 'unknown') // eslint-disable-line no-self-compare
+  } else if (b[S.LISTENING] === 1) {
+    state = 'listen'
+  } else {
+    state = hasRemote ? 'established' : 'unconnected'
+  }
+  const local = b[S.HAS_LOCAL] === 1 ? text.slice(0, nl) : ''
+  const remote = hasRemote ? text.slice(nl + 1) : ''
+  const s = {
+    fd,
+    family,
+    protocol,
+    state,
+    localAddress: local === '' ? null : local,
+    localPort: v(b[S.LOCAL_PORT]),
+    remoteAddress: remote === '' ? null : remote,
+    remotePort: v(b[S.REMOTE_PORT]),
+    send: {
+      bufferBytes: v(b[S.SNDBUF]),
+      queuedBytes: v(b[S.OUTQ]),
+      notSentBytes: v(b[S.OUTQNSD]),
+      writable: b[S.WRITABLE] !== b[S.WRITABLE] ? null : b[S.WRITABLE] === 1 // eslint-disable-line no-self-compare
+    },
+    recv: { bufferBytes: v(b[S.RCVBUF]), queuedBytes: v(b[S.INQ]) },
+    tcp,
+    stream: stream === null
+      ? null
+      : {
+          writableLength: stream.writableLength,
+          writableHighWaterMark: stream.writableHighWaterMark,
+          writableNeedDrain: stream.writableNeedDrain === true
+        },
+    verdict: 'ok'
+  }
+  s.verdict = verdictOf(s)
+  return s
+}
+
+module.exports = { socketState, verdictOf, resolveTarget, codedError }
