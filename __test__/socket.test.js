@@ -1,0 +1,463 @@
+'use strict'
+// socketState(), write() and watchBackpressure() against ss(8) and peers the test controls
+// (a server that never reads, then reads and checks every byte's value and order).
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const net = require('node:net')
+const tls = require('node:tls')
+const http = require('node:http')
+const dgram = require('node:dgram')
+const { once } = require('node:events')
+const { execFileSync } = require('node:child_process')
+const ks = require('..')
+const { tmpdir, hasTool, sleep, until } = require('./helpers')
+
+const MiB = 1024 * 1024
+const HAS_SS = hasTool('ss')
+
+// byte i of a transfer is i % 251: a prime period, so a lost, doubled or reordered chunk of any
+// power-of-two size shows up at the peer
+function patterned (offset, size) {
+  const b = Buffer.allocUnsafe(size)
+  for (let i = 0; i < size; i++) b[i] = (offset + i) % 251
+  return b
+}
+
+/** A TCP server whose connections start paused; `reader(sock)` verifies the stream it reads. */
+async function pausedServer () {
+  const conns = []
+  const server = net.createServer({ pauseOnConnect: true }, (s) => conns.push(s))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return { server, conns, port: server.address().port }
+}
+
+/** Reads a connection to the end, checking the pattern; resolves with the byte count. */
+function verifyingReader (sock) {
+  let offset = 0
+  let bad = -1
+  sock.on('data', (d) => {
+    if (bad < 0) {
+      for (let i = 0; i < d.length; i++) {
+        if (d[i] !== (offset + i) % 251) { bad = offset + i; break }
+      }
+    }
+    offset += d.length
+  })
+  sock.resume()
+  return {
+    get bytes () { return offset },
+    get firstBadByte () { return bad }
+  }
+}
+
+/** `ss -tni` for the connection with this local port: { sendQ, recvQ, notsent }. */
+function ssLine (localPort) {
+  const out = execFileSync('ss', ['-tniH', 'src', `127.0.0.1:${localPort}`], { encoding: 'utf8' })
+  const [head, ...rest] = out.trim().split('\n')
+  if (!head) return null
+  const cols = head.trim().split(/\s+/)
+  const info = rest.join(' ')
+  const notsent = /notsent:(\d+)/.exec(info)
+  return { recvQ: Number(cols[1]), sendQ: Number(cols[2]), notsent: notsent ? Number(notsent[1]) : 0, info }
+}
+
+// closes whatever a test opened even when an assertion fails midway (an open handle would keep
+// the test process alive)
+function cleanup (t, ...things) {
+  t.after(() => {
+    for (const x of things) {
+      try {
+        if (typeof x.destroy === 'function') x.destroy()
+        else x.close()
+      } catch {}
+    }
+  })
+}
+
+const within = (a, b, frac) => Math.abs(a - b) <= Math.max(1, Math.abs(b)) * frac
+
+test('peer not reading: kernel queues agree with ss, verdict, ignored falses counted; then it drains to ok', { skip: !HAS_SS && 'ss (iproute2) is not installed' }, async (t) => {
+  const { server, conns, port } = await pausedServer()
+  const client = net.connect(port, '127.0.0.1')
+  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  await once(client, 'connect')
+  await until(() => conns.length === 1)
+  const tracker = ks.watchBackpressure(client)
+
+  // write 40 MiB ignoring write()'s false, and count the ignored falses ourselves
+  const TOTAL = 40 * MiB
+  const CHUNK = MiB
+  let waiting = false
+  let expectIgnored = 0
+  let expectStalls = 0
+  client.on('drain', () => { waiting = false })
+  for (let off = 0; off < TOTAL; off += CHUNK) {
+    if (waiting) expectIgnored++
+    if (!client.write(patterned(off, CHUNK)) && !waiting) {
+      waiting = true
+      expectStalls++
+    }
+  }
+
+  // the paused peer's window closes; wait until the kernel's queue stops moving
+  let prev = -1
+  let st
+  for (let i = 0; i < 100; i++) {
+    await sleep(50)
+    st = ks.socketState(client)
+    if (st.send.notSentBytes === prev && st.tcp.sndWindowBytes === 0) break
+    prev = st.send.notSentBytes
+  }
+  const ss = ssLine(client.localPort)
+  const peerSs = ssLine(port)
+  st = ks.socketState(client)
+
+  assert.equal(st.protocol, 'tcp')
+  assert.equal(st.family, 'IPv4')
+  assert.equal(st.state, 'established')
+  assert.equal(st.localPort, client.localPort)
+  assert.equal(st.remoteAddress, '127.0.0.1')
+  assert.equal(st.remotePort, port)
+  assert.ok(st.send.queuedBytes > 0, 'bytes wait in the kernel')
+  assert.ok(within(st.send.queuedBytes, ss.sendQ, 0.1), `queuedBytes ${st.send.queuedBytes} vs ss Send-Q ${ss.sendQ}`)
+  assert.ok(within(st.send.notSentBytes, ss.notsent, 0.1), `notSentBytes ${st.send.notSentBytes} vs ss notsent ${ss.notsent}`)
+  assert.ok(st.send.notSentBytes <= st.send.queuedBytes)
+  assert.ok(st.tcp.rttMs > 0, `rttMs ${st.tcp.rttMs}`)
+  assert.ok(st.tcp.rwndLimitedMs > 0, 'limited by the receive window')
+  assert.equal(st.tcp.infoBytes >= 104, true)
+  assert.equal(st.send.writable, false, 'the kernel refuses more bytes')
+  // the rest is in user space: acked bytes sit in the peer's receive queue (ss Recv-Q)
+  assert.ok(within(st.tcp.bytesAcked - 1, peerSs.recvQ, 0.1), `bytesAcked ${st.tcp.bytesAcked} vs peer Recv-Q ${peerSs.recvQ}`)
+  const accounted = st.stream.writableLength + st.send.queuedBytes + peerSs.recvQ
+  assert.ok(Math.abs(accounted - TOTAL) <= CHUNK, `writableLength ${st.stream.writableLength} + kernel ${st.send.queuedBytes} + peer ${peerSs.recvQ} = ${accounted} ≈ ${TOTAL}`)
+  assert.ok(st.stream.writableLength > TOTAL / 2)
+  assert.equal(st.stream.writableNeedDrain, true)
+  assert.equal(st.verdict, 'peer-not-reading')
+
+  const s1 = tracker.stats()
+  assert.equal(s1.writes, TOTAL / CHUNK)
+  assert.equal(s1.writesIgnoringBackpressure, expectIgnored)
+  assert.ok(expectIgnored > 30, `most writes ignored false (${expectIgnored})`)
+  assert.equal(s1.stalls, expectStalls)
+  assert.ok(s1.stalledMs > 0)
+  assert.ok(s1.maxWritableLength >= st.stream.writableLength)
+  // the peer's side: the acked bytes wait in its receive queue (SIOCINQ against ss Recv-Q)
+  const peerSt = ks.socketState(conns[0])
+  assert.ok(within(peerSt.recv.queuedBytes, peerSs.recvQ, 0.1), `peer recv.queuedBytes ${peerSt.recv.queuedBytes} vs ss Recv-Q ${peerSs.recvQ}`)
+  assert.equal(peerSt.verdict, 'ok')
+
+  // the peer reads now: every byte arrives in order, queues drain to 0, verdict ok
+  const reader = verifyingReader(conns[0])
+  await until(() => reader.bytes === TOTAL, 30000)
+  assert.equal(reader.bytes, TOTAL)
+  assert.equal(reader.firstBadByte, -1, 'every byte in order')
+  const done = await until(() => {
+    const s = ks.socketState(client)
+    return s.send.queuedBytes === 0 && s.stream.writableLength === 0 ? s : null
+  }, 5000)
+  assert.ok(done, 'queues drained')
+  assert.equal(done.send.notSentBytes, 0)
+  assert.equal(done.verdict, 'ok')
+  const s2 = tracker.stats()
+  assert.ok(s2.stalledMs >= s1.stalledMs)
+  tracker.close()
+  client.destroy()
+  server.close()
+})
+
+test('write() waits for drain: writableLength stays within one chunk of highWaterMark, bytes arrive in order', async (t) => {
+  const { server, conns, port } = await pausedServer()
+  const client = net.connect(port, '127.0.0.1')
+  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  await once(client, 'connect')
+  await until(() => conns.length === 1)
+  const tracker = ks.watchBackpressure(client)
+  const hwm = client.writableHighWaterMark
+  const CHUNK = 64 * 1024
+  const TOTAL = 24 * MiB
+  let maxLen = 0
+  let off = 0
+  // the peer stays paused for a while so write() really has to wait, then reads
+  const resumeAt = setTimeout(() => { reader = verifyingReader(conns[0]) }, 300)
+  let reader = null
+  // sequential awaits for the first half ...
+  while (off < TOTAL / 2) {
+    await ks.write(client, patterned(off, CHUNK))
+    off += CHUNK
+    maxLen = Math.max(maxLen, client.writableLength)
+  }
+  // ... then many concurrent calls: they must queue, in order, behind the drain
+  const pending = []
+  while (off < TOTAL) {
+    pending.push(ks.write(client, patterned(off, CHUNK)).then(() => { maxLen = Math.max(maxLen, client.writableLength) }))
+    off += CHUNK
+  }
+  await Promise.all(pending)
+  clearTimeout(resumeAt)
+  if (reader === null) reader = verifyingReader(conns[0])
+  await until(() => reader.bytes === TOTAL, 30000)
+  assert.equal(reader.bytes, TOTAL, 'every byte delivered')
+  assert.equal(reader.firstBadByte, -1, 'in order')
+  const s = tracker.stats()
+  assert.ok(maxLen <= hwm + CHUNK, `max writableLength ${maxLen} <= hwm ${hwm} + one chunk`)
+  assert.ok(s.maxWritableLength <= hwm + CHUNK, `tracker saw ${s.maxWritableLength}`)
+  assert.equal(s.writesIgnoringBackpressure, 0, 'write() never writes past a false')
+  assert.equal(s.writes, TOTAL / CHUNK)
+  assert.ok(s.stalls > 0, 'it did have to wait')
+  tracker.close()
+  client.destroy()
+  server.close()
+})
+
+test('write() rejects when the stream is destroyed while it waits, and on a destroyed stream', async (t) => {
+  const { server, conns, port } = await pausedServer()
+  const client = net.connect(port, '127.0.0.1')
+  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  await once(client, 'connect')
+  const big = Buffer.alloc(4 * MiB)
+  let p
+  // fill until one write has to wait for a drain
+  for (let i = 0; i < 64; i++) {
+    p = ks.write(client, big)
+    if (client.writableNeedDrain) break
+  }
+  assert.equal(client.writableNeedDrain, true)
+  const queued = ks.write(client, big) // queues behind the drain
+  setTimeout(() => client.destroy(), 50)
+  await assert.rejects(p, (err) => typeof err.code === 'string')
+  await assert.rejects(queued, (err) => typeof err.code === 'string')
+  await assert.rejects(ks.write(client, 'x'), { code: 'ERR_STREAM_DESTROYED' })
+  await assert.rejects(ks.write({}, 'x'), { code: 'ERR_INVALID_ARG_TYPE' })
+  server.close()
+})
+
+test('watchBackpressure().close() leaves the socket exactly as it found it', async (t) => {
+  const { server, conns, port } = await pausedServer()
+  const client = net.connect(port, '127.0.0.1')
+  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  await once(client, 'connect')
+  const drainListeners = client.listenerCount('drain')
+  const protoWrite = client.write
+  const tracker = ks.watchBackpressure(client)
+  assert.notEqual(client.write, protoWrite)
+  client.write('abc')
+  tracker.close()
+  assert.equal(Object.prototype.hasOwnProperty.call(client, 'write'), false)
+  assert.equal(client.write, protoWrite)
+  assert.equal(client.listenerCount('drain'), drainListeners)
+  assert.equal(tracker.stats().writes, 1)
+  client.write('def')
+  assert.equal(tracker.stats().writes, 1, 'no counting after close')
+
+  // an own write property (someone's wrapper) is put back as it was
+  const own = function write (...a) { return protoWrite.apply(this, a) }
+  client.write = own
+  const t2 = ks.watchBackpressure(client)
+  client.write('x')
+  t2.close()
+  assert.equal(client.write, own)
+  assert.throws(() => ks.watchBackpressure('nope'), { code: 'ERR_INVALID_ARG_TYPE' })
+  client.destroy()
+  server.close()
+})
+
+test('TLS: the state of the TCP socket underneath, with the TLS stream\'s own buffer', { skip: !hasTool('openssl') && 'openssl is not installed (needed to make a test certificate)' }, async (t) => {
+  const dir = tmpdir()
+  const key = path.join(dir, 'key.pem')
+  const cert = path.join(dir, 'cert.pem')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' })
+  const server = tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (s) => {
+    serverSide = s
+  })
+  let serverSide = null
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = server.address().port
+  const client = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
+  cleanup(t, client, server)
+  await once(client, 'secureConnect')
+  await until(() => serverSide !== null)
+  client.write('hello')
+  const st = ks.socketState(client)
+  assert.equal(st.protocol, 'tcp')
+  assert.equal(st.state, 'established')
+  assert.equal(st.localPort, client.localPort)
+  assert.equal(st.remotePort, port)
+  assert.ok(st.tcp !== null && st.tcp.bytesSent > 0, 'the TLS handshake went through this socket')
+  assert.equal(typeof st.stream.writableLength, 'number')
+  assert.equal(st.stream.writableHighWaterMark, client.writableHighWaterMark)
+  // the fd is the one of the TCP socket: ss sees the same endpoints
+  const byFd = ks.socketState(st.fd)
+  assert.equal(byFd.localPort, client.localPort)
+  assert.equal(byFd.stream, null)
+  const srv = ks.socketState(serverSide)
+  assert.equal(srv.localPort, port)
+  assert.equal(srv.remotePort, client.localPort)
+  client.destroy()
+  server.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+test('http request and response give their connection\'s socket; the response\'s own buffer', async (t) => {
+  let seen = null
+  const server = http.createServer((req, res) => {
+    const a = ks.socketState(req)
+    const b = ks.socketState(res)
+    seen = { a, b, remotePort: req.socket.remotePort }
+    res.end('ok')
+  })
+  server.listen(0, '127.0.0.1')
+  cleanup(t, server)
+  await once(server, 'listening')
+  const port = server.address().port
+  await new Promise((resolve, reject) => {
+    http.get({ port, host: '127.0.0.1', agent: false }, (res) => { res.resume(); res.on('end', resolve) }).on('error', reject)
+  })
+  assert.ok(seen)
+  assert.equal(seen.a.fd, seen.b.fd)
+  assert.equal(seen.a.localPort, port)
+  assert.equal(seen.a.remotePort, seen.remotePort)
+  assert.equal(seen.a.protocol, 'tcp')
+  assert.equal(typeof seen.b.stream.writableLength, 'number')
+  server.close()
+})
+
+test('unix-domain socket: path endpoints, queues, no tcp part; a full buffer means the peer is not reading', async (t) => {
+  const dir = tmpdir()
+  const sockPath = path.join(dir, 's.sock')
+  const { server, conns } = await (async (t) => {
+    const conns = []
+    const server = net.createServer({ pauseOnConnect: true }, (s) => conns.push(s))
+    server.listen(sockPath)
+    await once(server, 'listening')
+    return { server, conns }
+  })()
+  const client = net.connect(sockPath)
+  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  await once(client, 'connect')
+  await until(() => conns.length === 1)
+  let st = ks.socketState(client)
+  assert.equal(st.family, 'unix')
+  assert.equal(st.protocol, 'stream')
+  assert.equal(st.state, 'established')
+  assert.equal(st.remoteAddress, sockPath)
+  assert.equal(st.localAddress, null, 'the client is unnamed')
+  assert.equal(st.localPort, null)
+  assert.equal(st.tcp, null)
+  assert.equal(st.send.notSentBytes, null, 'SIOCOUTQNSD is TCP only')
+  assert.equal(typeof st.send.queuedBytes, 'number')
+  assert.equal(typeof st.send.bufferBytes, 'number')
+  const srv = ks.socketState(conns[0])
+  assert.equal(srv.localAddress, sockPath)
+  assert.equal(ks.socketState(server._handle.fd).state, 'listen')
+
+  for (let i = 0; i < 16; i++) client.write(Buffer.alloc(MiB))
+  st = await until(() => { const s = ks.socketState(client); return s.send.writable === false ? s : null }, 5000)
+  assert.ok(st, 'the send buffer fills')
+  assert.equal(st.verdict, 'peer-not-reading')
+  const peer = ks.socketState(conns[0])
+  assert.ok(peer.recv.queuedBytes > 0, `the bytes wait in the peer's receive queue (${peer.recv.queuedBytes})`)
+  client.destroy()
+  server.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+test('UDP: endpoints and queues, no tcp and no stream part; unbound and closed sockets are coded errors', async (t) => {
+  const a = dgram.createSocket('udp4')
+  assert.throws(() => ks.socketState(a), { code: 'ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED' })
+  a.bind(0, '127.0.0.1')
+  await once(a, 'listening')
+  const b = dgram.createSocket('udp4')
+  cleanup(t, { close: () => { try { a.close() } catch {} } }, { close: () => { try { b.close() } catch {} } })
+  b.bind(0, '127.0.0.1')
+  await once(b, 'listening')
+  let st = ks.socketState(a)
+  assert.equal(st.protocol, 'udp')
+  assert.equal(st.family, 'IPv4')
+  assert.equal(st.state, 'unconnected')
+  assert.equal(st.localPort, a.address().port)
+  assert.equal(st.remoteAddress, null)
+  assert.equal(st.tcp, null)
+  assert.equal(st.stream, null)
+  assert.equal(typeof st.recv.queuedBytes, 'number')
+  assert.equal(typeof st.send.queuedBytes, 'number')
+  assert.equal(st.send.notSentBytes, null)
+  a.connect(b.address().port, '127.0.0.1')
+  await once(a, 'connect')
+  st = ks.socketState(a)
+  assert.equal(st.state, 'established')
+  assert.equal(st.remotePort, b.address().port)
+  a.close()
+  b.close()
+  assert.throws(() => ks.socketState(a), { code: 'ERR_KERNELSCOPE_SOCKET_CLOSED' })
+})
+
+test('bad input: ENOTSOCK, EBADF, out of range, wrong types, destroyed and unconnected sockets', async (t) => {
+  const fd = fs.openSync(__filename, 'r')
+  assert.throws(() => ks.socketState(fd), { code: 'ENOTSOCK', syscall: 'getsockname' })
+  fs.closeSync(fd)
+  assert.throws(() => ks.socketState(fd), { code: 'EBADF', errno: -9 })
+  assert.throws(() => ks.socketState(-1), { code: 'ERR_OUT_OF_RANGE', name: 'RangeError' })
+  assert.throws(() => ks.socketState(2.5), { code: 'ERR_OUT_OF_RANGE' })
+  for (const bad of ['3', {}, null, undefined, [], () => 3]) {
+    assert.throws(() => ks.socketState(bad), { code: 'ERR_INVALID_ARG_TYPE', name: 'TypeError' })
+  }
+  assert.throws(() => ks.socketState(new net.Socket()), { code: 'ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED' })
+  const { server, conns, port } = await pausedServer()
+  const c = net.connect(port, '127.0.0.1')
+  cleanup(t, c, server, { close: () => conns.forEach((x) => x.destroy()) })
+  assert.throws(() => ks.socketState(c), { code: 'ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED' }, 'connect not yet started')
+  await once(c, 'connect')
+  assert.equal(ks.socketState(c).state, 'established')
+  c.destroy()
+  assert.throws(() => ks.socketState(c), { code: 'ERR_KERNELSCOPE_SOCKET_CLOSED' })
+  server.close()
+})
+
+test('a numeric fd gives the same socket without a stream part', async (t) => {
+  const { server, conns, port } = await pausedServer()
+  const c = net.connect(port, '127.0.0.1')
+  cleanup(t, c, server, { close: () => conns.forEach((x) => x.destroy()) })
+  await once(c, 'connect')
+  const byFd = ks.socketState(c._handle.fd)
+  const bySocket = ks.socketState(c)
+  assert.equal(byFd.fd, bySocket.fd)
+  assert.equal(byFd.localPort, c.localPort)
+  assert.equal(byFd.stream, null)
+  assert.notEqual(bySocket.stream, null)
+  c.destroy()
+  server.close()
+})
+
+test('the verdict rules, case by case (docs/socket.md)', () => {
+  const { verdictOf } = require('../lib/socket')
+  const tcp = (t, send = {}, stream = null) => ({
+    protocol: 'tcp',
+    family: 'IPv4',
+    send: { notSentBytes: 0, writable: true, ...send },
+    tcp: { notSentBytes: 0, sndMss: 1000, sndWindowBytes: 65536, probes: 0, retransmits: 0, caState: 'open', cwnd: 10, unacked: 0, ...t },
+    stream
+  })
+  assert.equal(verdictOf(tcp({})), 'ok')
+  assert.equal(verdictOf(tcp({ sndWindowBytes: 0 }, { notSentBytes: 5000, writable: false })), 'peer-not-reading')
+  // kernels before tcpi_snd_wnd: zero-window probes say the same
+  assert.equal(verdictOf(tcp({ sndWindowBytes: null, probes: 2 }, { notSentBytes: 5000 })), 'peer-not-reading')
+  assert.equal(verdictOf(tcp({ unacked: 10, cwnd: 10 }, { notSentBytes: 5000 })), 'network-limited')
+  assert.equal(verdictOf(tcp({ retransmits: 1 }, { notSentBytes: 5000 })), 'network-limited')
+  assert.equal(verdictOf(tcp({ caState: 'loss' }, { notSentBytes: 5000 })), 'network-limited')
+  assert.equal(verdictOf(tcp({ unacked: 3 }, { notSentBytes: 5000, writable: false })), 'send-buffer-full')
+  const big = { writableLength: 100000, writableHighWaterMark: 16384, writableNeedDrain: true }
+  assert.equal(verdictOf(tcp({}, {}, big)), 'app-queue-growing')
+  // a kernel cause wins over the app's queue
+  assert.equal(verdictOf(tcp({ sndWindowBytes: 0 }, { notSentBytes: 1 }, big)), 'peer-not-reading')
+  // a closed window with nothing waiting is not a problem (yet)
+  assert.equal(verdictOf(tcp({ sndWindowBytes: 0 })), 'ok')
+  const other = (family, protocol, writable) => ({ family, protocol, send: { notSentBytes: null, writable }, tcp: null, stream: null })
+  assert.equal(verdictOf(other('unix', 'stream', false)), 'peer-not-reading')
+  assert.equal(verdictOf(other('IPv4', 'udp', false)), 'send-buffer-full')
+  assert.equal(verdictOf(other('IPv4', 'udp', true)), 'ok')
+})
