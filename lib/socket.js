@@ -10,15 +10,51 @@ const { fromNative, invalidArgType, outOfRange } = require('./errors')
 
 let layout = null
 let buf = null
+let buildTcp = null
 
 function ensureLayout () {
   if (layout !== null) return
+  let l
   try {
-    layout = native().socketLayout()
+    l = native().socketLayout()
   } catch (err) {
     throw fromNative(err)
   }
-  buf = new Float64Array(layout.len)
+  buf = new Float64Array(l.len)
+  buildTcp = tcpBuilder(l.tcpFields, l.tcpSlot)
+  layout = l
+}
+
+// The tcp object is built by a function generated once from the native field list: one object
+// literal with constant slot indices is several times cheaper than adding ~55 keys in a loop,
+// and the list lives in one place (src/parse/tcp_info.rs). Two variants: `full` for a kernel
+// that returned every field (no NaN checks: half the cost), `partial` turning NaN into null.
+function tcpBuilder (names, base) {
+  const gen = (checked) => {
+    const val = (x) => (checked ? `${x} !== ${x} ? null : ${x}` : x)
+    const parts = [`infoBytes: b[${S.TCP_INFO_BYTES}]`]
+    names.forEach((name, i) => {
+      if (!/^[A-Za-z]+$/.test(name)) throw codedError('ERR_KERNELSCOPE_INTERNAL', `bad TCP_INFO field name ${name}`)
+      const x = `b[${base + i}]`
+      if (name === 'state') return // top-level `state`
+      if (name === 'wscale') {
+        parts.push(`sndWscale: ${checked ? `${x} !== ${x} ? null : ` : ''}${x} & 15`,
+          `rcvWscale: ${checked ? `${x} !== ${x} ? null : ` : ''}${x} >> 4`)
+      } else if (name === 'caState') {
+        parts.push(`caState: ${checked ? `${x} !== ${x} ? null : ` : ''}(ca[${x}] || String(${x}))`)
+      } else {
+        parts.push(`${name}: ${val(x)}`)
+      }
+    })
+    // eslint-disable-next-line no-new-func
+    return new Function('b', 'ca', `return { ${parts.join(', ')} }`)
+  }
+  const full = gen(false)
+  const partial = gen(true)
+  const slots = base + names.length
+  // every field present <=> no slot is NaN; checking the last (highest offset) field suffices
+  // because the kernel truncates the struct, it never leaves holes
+  return (b, ca) => (b[slots - 1] === b[slots - 1] ? full(b, ca) : partial(b, ca)) // eslint-disable-line no-self-compare
 }
 
 // keep in step with src/socket.rs `slot`
@@ -59,17 +95,15 @@ const validFd = (fd) => Number.isInteger(fd) && fd >= 0
 
 // The kernel socket under a net.Socket: its own handle (TCPWrap, PipeWrap, or TLSWrap, which
 // reports the fd of the stream it wraps), else the socket a TLSSocket was layered on.
-function netSocketFd (sock) {
-  const seen = new Set()
+function netSocketHandle (sock) {
   let s = sock
-  while (s && !seen.has(s)) {
-    seen.add(s)
+  for (let depth = 0; s && depth < 8; depth++) {
     const h = s._handle
-    if (h && validFd(h.fd)) return h.fd
+    if (h && validFd(h.fd)) return h
     const next = s._parent || (h && h._parentWrap) || null
-    s = next instanceof net.Socket ? next : null
+    s = next instanceof net.Socket && next !== s ? next : null
   }
-  return -1
+  return null
 }
 
 /** { fd, stream } for whatever socketState() / the tracker was given; throws coded errors. */
@@ -77,7 +111,7 @@ function resolveTarget (target, name = 'socketOrFd') {
   if (typeof target === 'number') {
     if (!Number.isInteger(target)) throw outOfRange(name, 'an integer', target)
     if (target < 0 || target > 2147483647) throw outOfRange(name, '>= 0 && <= 2147483647', target)
-    return { fd: target, stream: null }
+    return { fd: target, stream: null, key: null }
   }
   if (target === null || typeof target !== 'object') throw invalidArgType(name, EXPECTED, target)
 
@@ -88,7 +122,7 @@ function resolveTarget (target, name = 'socketOrFd') {
     if (!validFd(handle.fd)) {
       throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the dgram socket has no kernel socket yet: bind() or send() first')
     }
-    return { fd: handle.fd, stream: null }
+    return { fd: handle.fd, stream: null, key: null }
   }
 
   // http.IncomingMessage / ServerResponse / ClientRequest carry the connection as .socket; the
@@ -108,43 +142,15 @@ function resolveTarget (target, name = 'socketOrFd') {
   }
   if (stream === null) stream = sock
   if (sock.destroyed) throw codedError('ERR_KERNELSCOPE_SOCKET_CLOSED', 'the socket is destroyed')
-  const fd = netSocketFd(sock)
-  if (fd < 0) {
+  const handle = netSocketHandle(sock)
+  if (handle === null) {
     if (sock.connecting || sock.pending || !sock._handle) {
       throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the socket has no kernel socket yet (not connected)')
     }
     throw codedError('ERR_KERNELSCOPE_NO_FD', 'the stream is not backed by a kernel socket (no file descriptor)')
   }
-  return { fd, stream }
-}
-
-function fill (fd) {
-  ensureLayout()
-  try {
-    return native().socketStateInto(fd, buf)
-  } catch (err) {
-    throw fromNative(err)
-  }
-}
-
-function tcpPart (b) {
-  const names = layout.tcpFields
-  const base = layout.tcpSlot
-  const t = { infoBytes: b[S.TCP_INFO_BYTES] }
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]
-    const x = b[base + i]
-    if (name === 'state') continue
-    if (name === 'wscale') {
-      t.sndWscale = x !== x ? null : x & 15 // eslint-disable-line no-self-compare
-      t.rcvWscale = x !== x ? null : x >> 4 // eslint-disable-line no-self-compare
-    } else if (name === 'caState') {
-      t.caState = x !== x ? null : (CA_STATES[x] || String(x)) // eslint-disable-line no-self-compare
-    } else {
-      t[name] = x !== x ? null : x // eslint-disable-line no-self-compare
-    }
-  }
-  return t
+  // the handle keys the identity cache: it lives exactly as long as its kernel socket
+  return { fd: handle.fd, stream, key: handle }
 }
 
 /**
@@ -181,44 +187,72 @@ function verdictOf (s) {
   return 'ok'
 }
 
-function socketState (socketOrFd) {
-  const { fd, stream } = resolveTarget(socketOrFd)
-  const text = fill(fd)
-  const b = buf
+// Endpoints of established TCP sockets passed as objects, by handle: they cannot change, so
+// later calls skip getsockname, getpeername and the type/protocol lookups (and a string).
+const identities = new WeakMap()
+
+function identityOf (b, text, fd) {
   const nl = text.indexOf('\n')
   const family = FAMILIES[b[S.FAMILY]] || 'other'
   const inet = family === 'IPv4' || family === 'IPv6'
-  const protocol = inet ? (INET_PROTOCOLS[b[S.PROTOCOL]] || 'other') : (TYPES[b[S.TYPE]] || 'other')
-  const tcp = protocol === 'tcp' && b[S.TCP_INFO_BYTES] > 0 ? tcpPart(b) : null
-  const hasRemote = b[S.HAS_REMOTE] === 1
-  let state
-  if (protocol === 'tcp') {
-    const code = b[layout.tcpSlot] // tcpi_state is FIELDS[0]
-    state = code !== code ? null : (layout.tcpStates[code] || 'unknown') // eslint-disable-line no-self-compare
-  } else if (b[S.LISTENING] === 1) {
-    state = 'listen'
-  } else {
-    state = hasRemote ? 'established' : 'unconnected'
-  }
   const local = b[S.HAS_LOCAL] === 1 ? text.slice(0, nl) : ''
+  const hasRemote = b[S.HAS_REMOTE] === 1
   const remote = hasRemote ? text.slice(nl + 1) : ''
-  const s = {
+  return {
     fd,
     family,
-    protocol,
-    state,
+    protocol: inet ? (INET_PROTOCOLS[b[S.PROTOCOL]] || 'other') : (TYPES[b[S.TYPE]] || 'other'),
+    hasRemote,
     localAddress: local === '' ? null : local,
     localPort: v(b[S.LOCAL_PORT]),
     remoteAddress: remote === '' ? null : remote,
-    remotePort: v(b[S.REMOTE_PORT]),
+    remotePort: v(b[S.REMOTE_PORT])
+  }
+}
+
+function socketState (socketOrFd) {
+  const { fd, stream, key } = resolveTarget(socketOrFd)
+  ensureLayout()
+  const b = buf
+  let id = key === null ? undefined : identities.get(key)
+  try {
+    if (id !== undefined && id.fd === fd) {
+      native().socketStateInto(fd, b, true)
+    } else {
+      id = identityOf(b, native().socketStateInto(fd, b, false), fd)
+    }
+  } catch (err) {
+    throw fromNative(err)
+  }
+  const tcpInfo = id.protocol === 'tcp' && b[S.TCP_INFO_BYTES] > 0
+  let state
+  if (id.protocol === 'tcp') {
+    const code = b[layout.tcpSlot] // tcpi_state is the first TCP_INFO field
+    state = code !== code ? null : (layout.tcpStates[code] || 'unknown') // eslint-disable-line no-self-compare
+    if (key !== null && state === 'established') identities.set(key, id)
+  } else if (b[S.LISTENING] === 1) {
+    state = 'listen'
+  } else {
+    state = id.hasRemote ? 'established' : 'unconnected'
+  }
+  const w = b[S.WRITABLE]
+  const s = {
+    fd,
+    family: id.family,
+    protocol: id.protocol,
+    state,
+    localAddress: id.localAddress,
+    localPort: id.localPort,
+    remoteAddress: id.remoteAddress,
+    remotePort: id.remotePort,
     send: {
       bufferBytes: v(b[S.SNDBUF]),
       queuedBytes: v(b[S.OUTQ]),
       notSentBytes: v(b[S.OUTQNSD]),
-      writable: b[S.WRITABLE] !== b[S.WRITABLE] ? null : b[S.WRITABLE] === 1 // eslint-disable-line no-self-compare
+      writable: w !== w ? null : w === 1 // eslint-disable-line no-self-compare
     },
     recv: { bufferBytes: v(b[S.RCVBUF]), queuedBytes: v(b[S.INQ]) },
-    tcp,
+    tcp: tcpInfo ? buildTcp(b, CA_STATES) : null,
     stream: stream === null
       ? null
       : {

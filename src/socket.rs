@@ -3,7 +3,8 @@
 //! endpoints (getsockname / getpeername) and TCP_INFO.
 //!
 //! Numbers go into a Float64Array the JS layer reuses (NaN = the kernel did not give it); only
-//! the endpoint text crosses napi as one string. lib/socket.js builds the object and the verdict.
+//! the endpoint text crosses napi as one string, and not at all when the JS layer already knows
+//! it (`tcpQueuesOnly`). lib/socket.js builds the object and the verdict.
 
 use napi::bindgen_prelude::Float64ArraySlice;
 use napi::Result;
@@ -56,8 +57,7 @@ pub fn state_into(fd: i32, out: &mut [f64]) -> std::result::Result<String, (&'st
         |a| a.family,
     );
     out[slot::FAMILY] = family as f64;
-    let sock_type = num(sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE));
-    out[slot::TYPE] = sock_type;
+    out[slot::TYPE] = num(sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE));
     let inet = family == libc::AF_INET || family == libc::AF_INET6;
     let protocol = if inet {
         sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(-1)
@@ -67,23 +67,19 @@ pub fn state_into(fd: i32, out: &mut [f64]) -> std::result::Result<String, (&'st
     out[slot::PROTOCOL] = protocol as f64;
     let tcp = inet && protocol == libc::IPPROTO_TCP;
 
-    out[slot::SNDBUF] = num(sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF));
-    out[slot::RCVBUF] = num(sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF));
-    out[slot::OUTQ] = num(sys::ioctl_int(fd, sys::SIOCOUTQ));
     if tcp {
-        out[slot::OUTQNSD] = num(sys::ioctl_int(fd, sys::SIOCOUTQNSD));
-    }
-    out[slot::INQ] = num(sys::ioctl_int(fd, sys::SIOCINQ));
-    out[slot::WRITABLE] = sys::poll_writable(fd).map_or(f64::NAN, |w| w as u8 as f64);
-
-    if tcp {
-        let mut info = [0u8; 512];
-        if let Ok(n) = sys::getsockopt_bytes(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info) {
-            out[slot::TCP_INFO_BYTES] = n as f64;
-            tcp_info::decode_into(&info[..n], &mut out[slot::TCP..len]);
-        }
+        // a refused TCP_INFO leaves the tcp slots NaN; the rest of the answer still stands
+        let _ = tcp_queues_into(fd, out);
     } else {
-        out[slot::LISTENING] = num(sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN));
+        buffer_sizes_into(fd, out);
+        out[slot::OUTQ] = num(sys::ioctl_int(fd, sys::SIOCOUTQ));
+        out[slot::INQ] = num(sys::ioctl_int(fd, sys::SIOCINQ));
+        out[slot::WRITABLE] = sys::poll_writable(fd).map_or(f64::NAN, |w| w as u8 as f64);
+        out[slot::LISTENING] = num(sys::getsockopt_int(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+        ));
     }
 
     let mut text = String::with_capacity(64);
@@ -107,8 +103,60 @@ pub fn state_into(fd: i32, out: &mut [f64]) -> std::result::Result<String, (&'st
     Ok(text)
 }
 
+/// SO_SNDBUF and SO_RCVBUF in one syscall: SO_MEMINFO (Linux 4.6) returns sk_rcvbuf and
+/// sk_sndbuf, the very values those two options read. Older kernels: the two getsockopts.
+fn buffer_sizes_into(fd: i32, out: &mut [f64]) {
+    // SK_MEMINFO_RMEM_ALLOC, RCVBUF, WMEM_ALLOC, SNDBUF, … (include/uapi/linux/sock_diag.h)
+    let mut mem = [0u8; 4 * 9];
+    match sys::getsockopt_bytes(fd, libc::SOL_SOCKET, sys::SO_MEMINFO, &mut mem) {
+        Ok(n) if n >= 16 => {
+            let word = |i: usize| {
+                u32::from_ne_bytes([mem[i * 4], mem[i * 4 + 1], mem[i * 4 + 2], mem[i * 4 + 3]])
+            };
+            out[slot::RCVBUF] = word(1) as f64;
+            out[slot::SNDBUF] = word(3) as f64;
+        }
+        _ => {
+            out[slot::SNDBUF] = num(sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF));
+            out[slot::RCVBUF] = num(sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF));
+        }
+    }
+}
+
+/// The per-call part for a TCP socket: buffers, queues, writability and TCP_INFO — five
+/// syscalls. Used alone (`tcp_queues_only`) when the JS layer already knows the socket's
+/// identity (an established TCP socket's endpoints never change). Fills what it can and then
+/// returns TCP_INFO's refusal, if any (EBADF, ENOTSOCK, EOPNOTSUPP for a socket that is not TCP).
+pub fn tcp_queues_into(fd: i32, out: &mut [f64]) -> sys::SysResult<()> {
+    let len = state_len();
+    let mut info = [0u8; 512];
+    let got = sys::getsockopt_bytes(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info);
+    let n = *got.as_ref().unwrap_or(&0);
+    if got.is_ok() {
+        out[slot::TCP_INFO_BYTES] = n as f64;
+        tcp_info::decode_into(&info[..n], &mut out[slot::TCP..len]);
+    }
+    buffer_sizes_into(fd, out);
+    out[slot::OUTQ] = num(sys::ioctl_int(fd, sys::SIOCOUTQ));
+    // tcpi_notsent_bytes is the kernel's own SIOCOUTQNSD value (write_seq - snd_nxt, both
+    // under the socket lock); the ioctl only where TCP_INFO is too short to carry it
+    let notsent = out[slot::TCP + tcp_info::NOTSENT];
+    out[slot::OUTQNSD] = if notsent.is_nan() {
+        num(sys::ioctl_int(fd, sys::SIOCOUTQNSD))
+    } else {
+        notsent
+    };
+    out[slot::INQ] = num(sys::ioctl_int(fd, sys::SIOCINQ));
+    out[slot::WRITABLE] = sys::poll_writable(fd).map_or(f64::NAN, |w| w as u8 as f64);
+    got.map(|_| ())
+}
+
 #[napi(js_name = "socketStateInto", catch_unwind)]
-pub fn js_socket_state_into(fd: i32, mut out: Float64ArraySlice) -> Result<String> {
+pub fn js_socket_state_into(
+    fd: i32,
+    mut out: Float64ArraySlice,
+    tcp_queues_only: bool,
+) -> Result<Option<String>> {
     if fd < 0 {
         return Err(arg_error(
             "ERR_OUT_OF_RANGE",
@@ -124,7 +172,17 @@ pub fn js_socket_state_into(fd: i32, mut out: Float64ArraySlice) -> Result<Strin
             "socket state buffer is shorter than the socket state layout",
         ));
     }
-    state_into(fd, slice).map_err(|(syscall, errno)| sys_error(syscall, errno, ""))
+    if tcp_queues_only {
+        slice[..state_len()].fill(f64::NAN);
+        return match tcp_queues_into(fd, slice) {
+            Ok(()) => Ok(None),
+            Err(errno) => Err(sys_error("getsockopt", errno, "")),
+        };
+    }
+    match state_into(fd, slice) {
+        Ok(text) => Ok(Some(text)),
+        Err((syscall, errno)) => Err(sys_error(syscall, errno, "")),
+    }
 }
 
 /// The layout lib/socket.js builds its objects from: TCP_INFO field names in slot order, and
@@ -141,11 +199,84 @@ pub struct SocketLayout {
 #[napi(js_name = "socketLayout", catch_unwind)]
 pub fn socket_layout() -> SocketLayout {
     SocketLayout {
-        tcp_fields: tcp_info::FIELDS.iter().map(|f| f.name.to_string()).collect(),
+        tcp_fields: tcp_info::FIELDS
+            .iter()
+            .map(|f| f.name.to_string())
+            .collect(),
         tcp_slot: slot::TCP as u32,
         len: state_len() as u32,
         tcp_states: (0..=13u8)
             .map(|s| tcp_info::state_name(s).to_string())
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn so_meminfo_gives_the_same_sizes_as_so_sndbuf_and_so_rcvbuf() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let fd = c.as_raw_fd();
+        let mut out = vec![f64::NAN; state_len()];
+        buffer_sizes_into(fd, &mut out);
+        let snd = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap();
+        let rcv = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF).unwrap();
+        assert_eq!(out[slot::SNDBUF], snd as f64);
+        assert_eq!(out[slot::RCVBUF], rcv as f64);
+    }
+
+    #[test]
+    fn full_and_queue_only_paths_agree_on_a_quiet_connection() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (_peer, _) = l.accept().unwrap();
+        c.write_all(&[1u8; 1000]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let fd = c.as_raw_fd();
+        let mut full = vec![0.0; state_len()];
+        let text = state_into(fd, &mut full).unwrap();
+        assert_eq!(text, "127.0.0.1\n127.0.0.1");
+        assert_eq!(full[slot::FAMILY], libc::AF_INET as f64);
+        assert_eq!(full[slot::PROTOCOL], libc::IPPROTO_TCP as f64);
+        assert_eq!(
+            full[slot::REMOTE_PORT],
+            l.local_addr().unwrap().port() as f64
+        );
+        assert_eq!(
+            full[slot::OUTQ],
+            0.0,
+            "the peer's kernel acked the 1000 bytes"
+        );
+        assert_eq!(full[slot::OUTQNSD], 0.0);
+        assert_eq!(full[slot::WRITABLE], 1.0);
+        assert!(full[slot::TCP_INFO_BYTES] >= 104.0);
+        let mut quick = vec![0.0; state_len()];
+        tcp_queues_into(fd, &mut quick).unwrap();
+        for s in [
+            slot::SNDBUF,
+            slot::RCVBUF,
+            slot::OUTQ,
+            slot::OUTQNSD,
+            slot::INQ,
+            slot::WRITABLE,
+        ] {
+            assert_eq!(quick[s], full[s], "slot {s}");
+        }
+        // not a socket / closed: the errno of the first call
+        let f = std::fs::File::open("/proc/self/stat").unwrap();
+        assert_eq!(
+            state_into(f.as_raw_fd(), &mut full),
+            Err(("getsockname", libc::ENOTSOCK))
+        );
+        assert_eq!(
+            tcp_queues_into(f.as_raw_fd(), &mut quick),
+            Err(libc::ENOTSOCK)
+        );
     }
 }

@@ -274,7 +274,9 @@ impl SockAddr {
     /// "127.0.0.1:8080", "[::1]:443", "unix:/path", "unix:@name", "unix:(unnamed)".
     pub fn text(&self) -> String {
         match (self.family, self.port) {
-            (libc::AF_INET6, Some(p)) if self.address.contains(':') => format!("[{}]:{p}", self.address),
+            (libc::AF_INET6, Some(p)) if self.address.contains(':') => {
+                format!("[{}]:{p}", self.address)
+            }
             (_, Some(p)) => format!("{}:{p}", self.address),
             (libc::AF_UNIX, None) if self.address.is_empty() => "unix:(unnamed)".to_string(),
             _ => format!("unix:{}", self.address),
@@ -289,7 +291,8 @@ fn sockaddr_parts(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
     match family {
         libc::AF_INET => {
             // SAFETY: the kernel filled an AF_INET address, so ss holds a sockaddr_in.
-            let sin = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
             Some(SockAddr {
                 family,
@@ -314,9 +317,12 @@ fn sockaddr_parts(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
         }
         libc::AF_UNIX => {
             // SAFETY: the kernel filled an AF_UNIX address, so ss holds a sockaddr_un.
-            let sun = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+            let sun =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
             let header = std::mem::size_of::<libc::sa_family_t>();
-            let n = (len as usize).saturating_sub(header).min(sun.sun_path.len());
+            let n = (len as usize)
+                .saturating_sub(header)
+                .min(sun.sun_path.len());
             let bytes: Vec<u8> = sun.sun_path[..n].iter().map(|&c| c as u8).collect();
             let address = match bytes.first() {
                 None => String::new(),
@@ -371,7 +377,15 @@ pub fn getsockopt_int(fd: i32, level: i32, name: i32) -> SysResult<i32> {
     let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: v is a writable c_int and len says exactly its size.
-    let rc = unsafe { libc::getsockopt(fd, level, name, (&mut v as *mut libc::c_int).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
     if rc != 0 {
         Err(last_errno())
     } else {
@@ -391,6 +405,9 @@ pub fn getsockopt_bytes(fd: i32, level: i32, name: i32, buf: &mut [u8]) -> SysRe
         Ok((len as usize).min(buf.len()))
     }
 }
+
+/// SO_MEMINFO: the socket's memory counters, u32[SK_MEMINFO_VARS] (Linux 4.6).
+pub const SO_MEMINFO: i32 = 55;
 
 /// SIOCINQ (= FIONREAD): bytes readable now (TCP: unread data; UDP: size of the next datagram).
 pub const SIOCINQ: libc::c_ulong = 0x541B;
