@@ -1,0 +1,56 @@
+'use strict'
+// Shared test helpers: independent readings of the kernel's own files, and small fixtures.
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { execFileSync, spawnSync } = require('node:child_process')
+
+/** "key: value" fields of a /proc file, as numbers where they parse. */
+function procFields (file) {
+  const out = {}
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([^:]+):\s*(\S+)/.exec(line)
+    if (m) out[m[1]] = Number.isNaN(Number(m[2])) ? m[2] : Number(m[2])
+  }
+  return out
+}
+
+function tmpdir (prefix = 'kernelscope-test-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+}
+
+function mkfifo (dir, name = 'test.fifo') {
+  const p = path.join(dir, name)
+  execFileSync('mkfifo', [p])
+  return p
+}
+
+function hasTool (name) {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls fn() until it returns a truthy value or timeoutMs passes; returns the last value. */
+async function until (fn, timeoutMs = 3000, everyMs = 20) {
+  const end = Date.now() + timeoutMs
+  let v
+  while (!(v = fn()) && Date.now() < end) await sleep(everyMs)
+  return v
+}
+
+
+/** This thread's CPU time in ms, from the kernel (/proc/thread-self/schedstat, ns on a CPU). */
+function threadCpuMs () {
+  return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6
+}
+
+/** Spins until this thread has had `ms` of CPU time (not wall time: the machine may be loaded). */
+function burnCpu (ms) {
+  const start = threadCpuMs()
+  let x = 0
+  while (threadCpuMs() - start < ms) for (let i = 0; i < 10000; i++) x += i
+  return x
+}
+
+module.exports = { procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu }
