@@ -210,6 +210,20 @@ impl DirFd {
         self.fd
     }
 
+    /// st_nlink of the open directory (fstat). For /proc/<pid>/task it is 2 + the number of
+    /// threads, recomputed by the kernel on every call.
+    pub fn nlink(&self) -> SysResult<u64> {
+        // SAFETY: stat is plain old data; all-zero is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is an open descriptor owned by self; st is writable for the whole call.
+        let rc = unsafe { libc::fstat(self.fd, &mut st) };
+        if rc != 0 {
+            Err(last_errno())
+        } else {
+            Ok(st.st_nlink as u64)
+        }
+    }
+
     /// One getdents64 batch into buf; 0 at the end of the directory.
     pub fn getdents(&self, buf: &mut [u8]) -> SysResult<usize> {
         // SAFETY: fd is an open directory owned by self; buf is writable for buf.len() bytes.
@@ -266,7 +280,8 @@ fn sockaddr_text(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<St
     match ss.ss_family as libc::c_int {
         libc::AF_INET => {
             // SAFETY: the kernel filled an AF_INET address, so ss holds a sockaddr_in.
-            let sin = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
             Some(format!("{}:{}", ip, u16::from_be(sin.sin_port)))
         }
@@ -283,9 +298,12 @@ fn sockaddr_text(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<St
         }
         libc::AF_UNIX => {
             // SAFETY: the kernel filled an AF_UNIX address, so ss holds a sockaddr_un.
-            let sun = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+            let sun =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
             let header = std::mem::size_of::<libc::sa_family_t>();
-            let n = (len as usize).saturating_sub(header).min(sun.sun_path.len());
+            let n = (len as usize)
+                .saturating_sub(header)
+                .min(sun.sun_path.len());
             if n == 0 {
                 return Some("unix:(unnamed)".to_string());
             }
@@ -307,7 +325,13 @@ pub fn peer_name(fd: i32) -> SysResult<Option<String>> {
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: ss is writable for len bytes and len is a valid in/out length.
-    let rc = unsafe { libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getpeername(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     if rc != 0 {
         return Err(last_errno());
     }
@@ -320,7 +344,13 @@ pub fn sock_name(fd: i32) -> SysResult<Option<String>> {
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: ss is writable for len bytes and len is a valid in/out length.
-    let rc = unsafe { libc::getsockname(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockname(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     if rc != 0 {
         return Err(last_errno());
     }
