@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use napi::Result;
+use napi::{Env, Result};
 use napi_derive::napi;
 use once_cell::sync::Lazy;
 
@@ -36,12 +36,17 @@ pub fn note_libuv_thread() {
 }
 
 /// Called by the JS entry when it loads; in a worker_threads environment this records the
-/// worker's thread.
+/// worker's thread until the environment is torn down (so a reused tid is not misnamed).
 #[napi(js_name = "registerThread", catch_unwind)]
-pub fn register_thread(is_main_thread: bool) {
+pub fn register_thread(env: Env, is_main_thread: bool) -> Result<()> {
     if !is_main_thread {
-        lock(&KNOWN_WORKERS).insert(sys::gettid());
+        let tid = sys::gettid();
+        lock(&KNOWN_WORKERS).insert(tid);
+        env.add_env_cleanup_hook(tid, |tid| {
+            lock(&KNOWN_WORKERS).remove(&tid);
+        })?;
     }
+    Ok(())
 }
 
 /// What Node tells about its own threads; the JS layer fills this in.
