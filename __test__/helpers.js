@@ -39,11 +39,18 @@ async function until (fn, timeoutMs = 3000, everyMs = 20) {
   return v
 }
 
-function busy (ms) {
-  const end = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6))
+
+/** This thread's CPU time in ms, from the kernel (/proc/thread-self/schedstat, ns on a CPU). */
+function threadCpuMs () {
+  return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6
+}
+
+/** Spins until this thread has had `ms` of CPU time (not wall time: the machine may be loaded). */
+function burnCpu (ms) {
+  const start = threadCpuMs()
   let x = 0
-  while (process.hrtime.bigint() < end) x++
+  while (threadCpuMs() - start < ms) for (let i = 0; i < 10000; i++) x += i
   return x
 }
 
-module.exports = { procFields, tmpdir, mkfifo, hasTool, sleep, until, busy }
+module.exports = { procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu }

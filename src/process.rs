@@ -13,7 +13,7 @@ use napi_derive::napi;
 use once_cell::sync::Lazy;
 
 use crate::error::{arg_error, sys_error};
-use crate::parse::proc_text::{field, parse_numbers, parse_stat};
+use crate::parse::proc_text::{parse_io, parse_numbers};
 use crate::sys::{self, DirFd, ProcFile};
 
 /// Slot layout of the sample buffer; lib/process.js reads the same indices.
@@ -51,21 +51,26 @@ pub mod slot {
 /// /proc, missing accounting) stays None and its fields are null.
 struct SampleFiles {
     io: Option<ProcFile>,
-    stat: Option<ProcFile>,
     statm: Option<ProcFile>,
     schedstat: Option<ProcFile>,
+    /// /proc/self/task: its link count is 2 + the number of threads, a cheap fstat where
+    /// /proc/self/stat would sum every thread's times just to print num_threads.
+    task_dir: Option<DirFd>,
 }
 
 static FILES: Lazy<Mutex<SampleFiles>> = Lazy::new(|| {
     Mutex::new(SampleFiles {
         io: ProcFile::open("/proc/self/io").ok(),
-        stat: ProcFile::open("/proc/self/stat").ok(),
         statm: ProcFile::open("/proc/self/statm").ok(),
         schedstat: ProcFile::open("/proc/self/schedstat").ok(),
+        task_dir: DirFd::open(Path::new("/proc/self/task")).ok(),
     })
 });
 
 static PAGE_SIZE: Lazy<f64> = Lazy::new(sys::page_size);
+/// getpid() is a real syscall (glibc stopped caching it); the pid of a Node process does not
+/// change, and the kept-open /proc/self files would be the parent's after a fork anyway.
+static PID: Lazy<f64> = Lazy::new(|| sys::getpid() as f64);
 
 fn opt(v: Option<u64>) -> f64 {
     v.map_or(f64::NAN, |x| x as f64)
@@ -84,19 +89,20 @@ pub fn sample_into(out: &mut [f64]) {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     };
-    out[slot::PID] = sys::getpid() as f64;
+    out[slot::PID] = *PID;
     out[slot::AT_MS] = sys::monotonic_ms();
 
     // /proc/self/io first: syscr is counted after a read returns, so reading it before our own
     // other reads keeps sample()'s own calls out of this snapshot as far as possible.
     if let Some(text) = read_into(&files.io, &mut buf) {
-        out[slot::READ_CHARS] = opt(field(text, "rchar"));
-        out[slot::WRITE_CHARS] = opt(field(text, "wchar"));
-        out[slot::READ_CALLS] = opt(field(text, "syscr"));
-        out[slot::WRITE_CALLS] = opt(field(text, "syscw"));
-        out[slot::READ_BYTES] = opt(field(text, "read_bytes"));
-        out[slot::WRITE_BYTES] = opt(field(text, "write_bytes"));
-        out[slot::CANCELLED_WRITE_BYTES] = opt(field(text, "cancelled_write_bytes"));
+        let io = parse_io(text);
+        out[slot::READ_CHARS] = opt(io.rchar);
+        out[slot::WRITE_CHARS] = opt(io.wchar);
+        out[slot::READ_CALLS] = opt(io.syscr);
+        out[slot::WRITE_CALLS] = opt(io.syscw);
+        out[slot::READ_BYTES] = opt(io.read_bytes);
+        out[slot::WRITE_BYTES] = opt(io.write_bytes);
+        out[slot::CANCELLED_WRITE_BYTES] = opt(io.cancelled_write_bytes);
     }
     if let Ok(ru) = sys::rusage_self() {
         out[slot::USER_MS] = ru.user_us / 1e3;
@@ -128,10 +134,8 @@ pub fn sample_into(out: &mut [f64]) {
             out[slot::TIMESLICES] = slices as f64;
         }
     }
-    if let Some(text) = read_into(&files.stat, &mut buf) {
-        if let Some(st) = parse_stat(text) {
-            out[slot::THREADS] = st.num_threads as f64;
-        }
+    if let Some(Ok(nlink)) = files.task_dir.as_ref().map(DirFd::nlink) {
+        out[slot::THREADS] = nlink.saturating_sub(2) as f64;
     }
     if let Ok((soft, hard)) = sys::nofile_limits() {
         out[slot::FD_SOFT] = soft;
@@ -167,7 +171,10 @@ pub fn sample_syscall_floor() -> f64 {
     total += sys::rusage_self().map_or(0, |r| r.nvcsw as usize);
     total += read_into(&files.statm, &mut buf).map_or(0, |b| b.len());
     total += read_into(&files.schedstat, &mut buf).map_or(0, |b| b.len());
-    total += read_into(&files.stat, &mut buf).map_or(0, |b| b.len());
+    total += files
+        .task_dir
+        .as_ref()
+        .map_or(0, |d| d.nlink().unwrap_or(0) as usize);
     total += sys::nofile_limits().map_or(0, |l| l.0 as usize);
     total += sys::monotonic_ms() as usize;
     total as f64
@@ -208,5 +215,50 @@ pub fn fd_count() -> Result<u32> {
         // the directory's own fd was open during the scan: not one of the caller's
         Ok(n) => Ok(n.saturating_sub(1)),
         Err(e) => Err(sys_error("getdents64", e, "/proc/self/fd")),
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn cost_of_each_source() {
+        let mut buf = [0u8; 1024];
+        let files = FILES.lock().unwrap();
+        let n = 20000;
+        let time = |name: &str, f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!("{name}: {:.0} ns", t.elapsed().as_nanos() as f64 / n as f64);
+        };
+        time("io", &mut || {
+            read_into(&files.io, &mut buf);
+        });
+        time("task nlink", &mut || {
+            let _ = files.task_dir.as_ref().map(DirFd::nlink);
+        });
+        time("statm", &mut || {
+            read_into(&files.statm, &mut buf);
+        });
+        time("schedstat", &mut || {
+            read_into(&files.schedstat, &mut buf);
+        });
+        time("rusage", &mut || {
+            let _ = sys::rusage_self();
+        });
+        time("rlimit", &mut || {
+            let _ = sys::nofile_limits();
+        });
+        time("clock", &mut || {
+            sys::monotonic_ms();
+        });
+        let mut out = [0f64; slot::LEN];
+        drop(files);
+        time("sample_into", &mut || sample_into(&mut out));
     }
 }

@@ -210,6 +210,20 @@ impl DirFd {
         self.fd
     }
 
+    /// st_nlink of the open directory (fstat). For /proc/<pid>/task it is 2 + the number of
+    /// threads, recomputed by the kernel on every call.
+    pub fn nlink(&self) -> SysResult<u64> {
+        // SAFETY: stat is plain old data; all-zero is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is an open descriptor owned by self; st is writable for the whole call.
+        let rc = unsafe { libc::fstat(self.fd, &mut st) };
+        if rc != 0 {
+            Err(last_errno())
+        } else {
+            Ok(st.st_nlink as u64)
+        }
+    }
+
     /// One getdents64 batch into buf; 0 at the end of the directory.
     pub fn getdents(&self, buf: &mut [u8]) -> SysResult<usize> {
         // SAFETY: fd is an open directory owned by self; buf is writable for buf.len() bytes.

@@ -90,16 +90,29 @@ pub struct Io {
     pub cancelled_write_bytes: Option<u64>,
 }
 
+/// One pass over the text (it is parsed on every sample()).
 pub fn parse_io(text: &[u8]) -> Io {
-    Io {
-        rchar: field(text, "rchar"),
-        wchar: field(text, "wchar"),
-        syscr: field(text, "syscr"),
-        syscw: field(text, "syscw"),
-        read_bytes: field(text, "read_bytes"),
-        write_bytes: field(text, "write_bytes"),
-        cancelled_write_bytes: field(text, "cancelled_write_bytes"),
+    let mut io = Io::default();
+    for line in text.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let value = std::str::from_utf8(&line[colon + 1..])
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        let slot = match &line[..colon] {
+            b"rchar" => &mut io.rchar,
+            b"wchar" => &mut io.wchar,
+            b"syscr" => &mut io.syscr,
+            b"syscw" => &mut io.syscw,
+            b"read_bytes" => &mut io.read_bytes,
+            b"write_bytes" => &mut io.write_bytes,
+            b"cancelled_write_bytes" => &mut io.cancelled_write_bytes,
+            _ => continue,
+        };
+        *slot = value;
     }
+    io
 }
 
 #[cfg(test)]
@@ -123,7 +136,10 @@ mod tests {
         // /proc/self/task/<tid>/stat of a Node 20 libuv worker, Linux 6.18
         let text = b"1669 (node) S 1500 1662 1500 34816 1662 1077936192 2 0 0 0 0 0 0 0 20 0 11 0 12611 1283862528 12386 18446744073709551615 1 1 0 0 0 0 0 16781312 134234626 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         let s = parse_stat(text).unwrap();
-        assert_eq!((s.comm.as_str(), s.state, s.num_threads, s.starttime), ("node", 'S', 11, 12611));
+        assert_eq!(
+            (s.comm.as_str(), s.state, s.num_threads, s.starttime),
+            ("node", 'S', 11, 12611)
+        );
     }
 
     #[test]
@@ -135,8 +151,14 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(parse_numbers::<3>(b"313371 12345 6789 3 0 0 0\n"), Some([313371, 12345, 6789]));
-        assert_eq!(parse_numbers::<3>(b"1200467520 354123 1791\n"), Some([1200467520, 354123, 1791]));
+        assert_eq!(
+            parse_numbers::<3>(b"313371 12345 6789 3 0 0 0\n"),
+            Some([313371, 12345, 6789])
+        );
+        assert_eq!(
+            parse_numbers::<3>(b"1200467520 354123 1791\n"),
+            Some([1200467520, 354123, 1791])
+        );
         assert_eq!(parse_numbers::<3>(b"1 2\n"), None);
     }
 
