@@ -206,3 +206,229 @@ export interface ThreadsOptions {
  * answer while the libuv threadpool is saturated. A thread that exits mid-scan is left out.
  */
 export function threads(options?: ThreadsOptions): ThreadInfo[]
+
+// ---------------------------------------------------------------------------------------------
+// 4. Socket state and backpressure
+// ---------------------------------------------------------------------------------------------
+
+/** Where the bytes are stuck, by the rules in docs/socket.md (checked in this order). */
+export type SocketVerdict = 'ok' | 'peer-not-reading' | 'send-buffer-full' | 'network-limited' | 'app-queue-growing'
+
+/** ss(8)'s names: TCP from tcpi_state; other sockets 'listen' (SO_ACCEPTCONN), 'established' (has a peer) or 'unconnected'. */
+export type SocketStateName =
+  | 'established' | 'syn-sent' | 'syn-recv' | 'fin-wait-1' | 'fin-wait-2' | 'time-wait' | 'close'
+  | 'close-wait' | 'last-ack' | 'listen' | 'closing' | 'new-syn-recv' | 'bound-inactive'
+  | 'unconnected' | 'unknown'
+
+/**
+ * struct tcp_info from getsockopt(TCP_INFO), decoded by the length the kernel returned
+ * (`infoBytes`): a field a kernel does not have yet is `null`. Times the kernel keeps in µs
+ * (tcpi_rtt, tcpi_busy_time, …) are converted to ms, sub-ms precision kept.
+ */
+export interface TcpInfo {
+  /** Bytes of struct tcp_info the kernel returned (280 on Linux 6.18, 104 on 2.6). */
+  infoBytes: number
+  /** Congestion-control state (tcpi_ca_state): 'open' | 'disorder' | 'cwr' | 'recovery' | 'loss'. */
+  caState: string
+  /** RTO timeouts not yet recovered, now (tcpi_retransmits). */
+  retransmits: number
+  /** Unanswered zero-window or keepalive probes (tcpi_probes). */
+  probes: number
+  /** RTO exponential backoff (tcpi_backoff). */
+  backoff: number
+  /** TCPI_OPT_* bits: 1 timestamps, 2 SACK, 4 window scale, 8 ECN, … (tcpi_options). */
+  options: number
+  /** Window scale we apply to the peer's window (tcpi_snd_wscale). */
+  sndWscale: number
+  /** Window scale the peer applies to ours (tcpi_rcv_wscale). */
+  rcvWscale: number
+  /** Retransmission timeout (tcpi_rto, µs -> ms). */
+  rtoMs: number
+  /** Delayed-ACK timeout (tcpi_ato, µs -> ms). */
+  atoMs: number
+  /** Send MSS, bytes (tcpi_snd_mss). */
+  sndMss: number
+  /** Receive MSS estimate, bytes (tcpi_rcv_mss). */
+  rcvMss: number
+  /** Segments sent and not yet acked (tcpi_unacked). */
+  unacked: number
+  /** SACKed segments (tcpi_sacked). */
+  sacked: number
+  /** Segments considered lost (tcpi_lost). */
+  lost: number
+  /** Retransmitted segments not yet acked (tcpi_retrans). */
+  retrans: number
+  /** ms since data was last sent (tcpi_last_data_sent). */
+  lastDataSentMs: number
+  /** ms since data was last received (tcpi_last_data_recv). */
+  lastDataRecvMs: number
+  /** ms since an ACK was last received (tcpi_last_ack_recv). */
+  lastAckRecvMs: number
+  /** Path MTU, bytes (tcpi_pmtu). */
+  pmtu: number
+  /** Receive slow-start threshold, bytes (tcpi_rcv_ssthresh). */
+  rcvSsthresh: number
+  /** Smoothed round-trip time (tcpi_rtt, µs -> ms). */
+  rttMs: number
+  /** RTT variance (tcpi_rttvar, µs -> ms). */
+  rttVarMs: number
+  /** Send slow-start threshold, segments (tcpi_snd_ssthresh; 2147483647 = still in initial slow start). */
+  ssthresh: number
+  /** Congestion window, segments (tcpi_snd_cwnd). */
+  cwnd: number
+  /** Advertised MSS, bytes (tcpi_advmss). */
+  advmss: number
+  /** Reordering metric (tcpi_reordering). */
+  reordering: number
+  /** Receiver-side RTT estimate (tcpi_rcv_rtt, µs -> ms). */
+  rcvRttMs: number
+  /** Receive buffer space estimate, bytes (tcpi_rcv_space). */
+  rcvSpace: number
+  /** Retransmitted segments over the connection's life (tcpi_total_retrans). */
+  totalRetransmits: number
+  /** Pacing rate, bytes/s (tcpi_pacing_rate; Linux 3.15). */
+  pacingRateBytesPerSec: number | null
+  /** Maximum pacing rate, bytes/s (tcpi_max_pacing_rate; 2^64-1 = unlimited). */
+  maxPacingRateBytesPerSec: number | null
+  /** Bytes acked by the peer, the SYN counting 1 (tcpi_bytes_acked; 4.1). */
+  bytesAcked: number | null
+  /** Bytes received in order (tcpi_bytes_received; 4.1). */
+  bytesReceived: number | null
+  /** Segments sent, retransmissions included (tcpi_segs_out; 4.2). */
+  segsOut: number | null
+  /** Segments received (tcpi_segs_in; 4.2). */
+  segsIn: number | null
+  /** Bytes queued and not yet sent (tcpi_notsent_bytes = SIOCOUTQNSD; 4.6). */
+  notSentBytes: number | null
+  /** Minimum RTT seen (tcpi_min_rtt, µs -> ms; 4.6). */
+  minRttMs: number | null
+  /** Data segments received (tcpi_data_segs_in). */
+  dataSegsIn: number | null
+  /** Data segments sent (tcpi_data_segs_out). */
+  dataSegsOut: number | null
+  /** Latest delivery-rate sample, bytes/s (tcpi_delivery_rate; 4.9). */
+  deliveryRateBytesPerSec: number | null
+  /** Time with data in flight (tcpi_busy_time, µs -> ms; 4.10). */
+  busyMs: number | null
+  /** Of busyMs, time limited by the peer's receive window (tcpi_rwnd_limited). */
+  rwndLimitedMs: number | null
+  /** Of busyMs, time limited by our send buffer (tcpi_sndbuf_limited). */
+  sndbufLimitedMs: number | null
+  /** Segments delivered (tcpi_delivered; 4.18). */
+  delivered: number | null
+  /** Segments delivered with ECN CE marks (tcpi_delivered_ce). */
+  deliveredCe: number | null
+  /** Bytes sent, retransmissions included (tcpi_bytes_sent; 4.19). */
+  bytesSent: number | null
+  /** Bytes retransmitted (tcpi_bytes_retrans). */
+  bytesRetransmitted: number | null
+  /** DSACKs received (tcpi_dsack_dups). */
+  dsackDups: number | null
+  /** Reordering events seen (tcpi_reord_seen). */
+  reorderSeen: number | null
+  /** Out-of-order packets received (tcpi_rcv_ooopack; 5.4). */
+  rcvOutOfOrderPackets: number | null
+  /** The peer's advertised receive window, bytes (tcpi_snd_wnd; 5.4). 0 = the peer is not reading. */
+  sndWindowBytes: number | null
+  /** Our advertised receive window, bytes (tcpi_rcv_wnd; 6.2). */
+  rcvWindowBytes: number | null
+  /** PLB / timeout rehashes (tcpi_rehash; 6.2). */
+  rehash: number | null
+  /** RTO timeouts over the connection's life (tcpi_total_rto; 6.7). */
+  totalRto: number | null
+  /** Recoveries from RTO timeouts (tcpi_total_rto_recoveries; 6.7). */
+  totalRtoRecoveries: number | null
+  /** Time spent in RTO recoveries (tcpi_total_rto_time, ms; 6.7). */
+  totalRtoTimeMs: number | null
+}
+
+export interface SocketState {
+  /** The file descriptor read (for a TLSSocket: the TCP socket underneath). */
+  fd: number
+  /** 'IPv4' | 'IPv6' (as Node's socket.remoteFamily) | 'unix' | 'netlink' | 'packet' | 'other' (getsockname). */
+  family: string
+  /** inet: 'tcp' | 'udp' | 'mptcp' | 'sctp' | … (SO_PROTOCOL); unix: 'stream' | 'dgram' | 'seqpacket' (SO_TYPE). */
+  protocol: string
+  state: SocketStateName | null
+  /** Local address without port: '127.0.0.1', '::1', a unix path, '@abstract'; null when unnamed (getsockname). IPv4-mapped IPv6 shown as IPv4. */
+  localAddress: string | null
+  /** null for unix sockets. */
+  localPort: number | null
+  /** The peer (getpeername); null when not connected or unnamed. */
+  remoteAddress: string | null
+  remotePort: number | null
+  send: {
+    /** Send buffer size, bytes (SO_SNDBUF, read via SO_MEMINFO; counts skb overhead, so roughly twice the payload it holds). */
+    bufferBytes: number | null
+    /** Bytes in the send queue: TCP unsent + sent-unacked (ioctl SIOCOUTQ; unix/UDP: memory charged to the socket). */
+    queuedBytes: number | null
+    /** TCP only: queued bytes not yet sent (SIOCOUTQNSD, read from tcpi_notsent_bytes where TCP_INFO has it); null for other sockets. */
+    notSentBytes: number | null
+    /** Would the kernel accept more bytes now (poll POLLOUT, timeout 0). */
+    writable: boolean | null
+  }
+  recv: {
+    /** Receive buffer size, bytes (SO_RCVBUF via SO_MEMINFO). */
+    bufferBytes: number | null
+    /** Bytes waiting to be read (ioctl SIOCINQ; UDP: size of the next datagram). */
+    queuedBytes: number | null
+  }
+  /** TCP_INFO; null for non-TCP sockets. */
+  tcp: TcpInfo | null
+  /** The user-space side, when a stream was passed (for http: the message's own buffer when it is writable); null for fds and UDP. */
+  stream: {
+    /** Bytes buffered in the stream, not yet handed to the kernel (writable.writableLength). */
+    writableLength: number
+    /** The stream's highWaterMark, bytes. */
+    writableHighWaterMark: number
+    /** write() returned false and 'drain' has not come yet. */
+    writableNeedDrain: boolean
+  } | null
+  verdict: SocketVerdict
+}
+
+/**
+ * The kernel's view of one socket: buffers, queues, TCP_INFO, endpoints, beside the stream's
+ * own buffer, and a verdict. Accepts a net.Socket, tls.TLSSocket (the TCP socket underneath),
+ * http IncomingMessage / ServerResponse / ClientRequest (their `.socket`), dgram.Socket, or a
+ * numeric fd. Throws EBADF / ENOTSOCK (code, errno, syscall) for what is not an open socket,
+ * ERR_OUT_OF_RANGE for a negative or non-integer fd, ERR_INVALID_ARG_TYPE for anything else,
+ * ERR_KERNELSCOPE_SOCKET_CLOSED for a destroyed socket, ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED for
+ * one with no kernel socket yet (not connected, UDP not bound), ERR_KERNELSCOPE_NO_FD for a
+ * stream not backed by a kernel socket.
+ */
+export function socketState(socketOrFd: import('node:net').Socket | import('node:dgram').Socket |
+  import('node:http').IncomingMessage | import('node:http').ServerResponse | import('node:http').ClientRequest |
+  number): SocketState
+
+/**
+ * Writes `chunk` and resolves once the stream accepted it: at once when write() returned true,
+ * after 'drain' when it returned false. Calls made while a drain is awaited queue behind it in
+ * order, so writableLength never exceeds the highWaterMark by more than one chunk. Rejects on
+ * 'error', on 'close' before acceptance (ERR_STREAM_PREMATURE_CLOSE), and on a destroyed or
+ * ended stream (ERR_STREAM_DESTROYED / ERR_STREAM_WRITE_AFTER_END).
+ */
+export function write(stream: import('node:stream').Writable | import('node:http').ServerResponse,
+  chunk: string | Uint8Array, encoding?: BufferEncoding): Promise<void>
+
+export interface BackpressureStats {
+  /** write() calls since the tracker started. */
+  writes: number
+  /** write() calls made while an earlier write() had returned false and 'drain' had not come. */
+  writesIgnoringBackpressure: number
+  /** Times write() returned false (each starts a stall that ends at 'drain'). */
+  stalls: number
+  /** Total time from a false write() to its 'drain', ms, the ongoing stall included. */
+  stalledMs: number
+  /** Largest writableLength seen right after a write(), bytes. */
+  maxWritableLength: number
+}
+
+export interface BackpressureTracker {
+  stats(): BackpressureStats
+  /** Stops counting; restores the stream's own `write` property as it was (or removes ours) and our 'drain' listener. */
+  close(): void
+}
+
+/** Wraps `stream.write` to count writes that ignore backpressure; close() undoes it exactly. */
+export function watchBackpressure(stream: import('node:stream').Writable | import('node:http').ServerResponse): BackpressureTracker
