@@ -461,3 +461,27 @@ test('the verdict rules, case by case (docs/socket.md)', () => {
   assert.equal(verdictOf(other('IPv4', 'udp', false)), 'send-buffer-full')
   assert.equal(verdictOf(other('IPv4', 'udp', true)), 'ok')
 })
+
+test('a connect whose SYN is dropped: answered in syn-sent, the SYN retransmit counted', { skip: !hasTool('python3') && 'python3 is not installed (needed for a listener that never accepts)' }, async (t) => {
+  // a listener with backlog 0 that never accepts: two connections fill its queue, the third
+  // client's SYN is dropped and retransmitted after ~1 s (TESTBED.md)
+  const { spawn } = require('node:child_process')
+  const py = spawn('python3', ['-c', "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(20)"])
+  const fill = []
+  cleanup(t, { close: () => py.kill() }, { close: () => fill.forEach((f) => f.destroy()) })
+  const [line] = await once(py.stdout, 'data')
+  const port = Number(String(line).trim())
+  for (let i = 0; i < 2; i++) fill.push(net.connect(port, '127.0.0.1').on('error', () => {}))
+  await sleep(200)
+  const c = net.connect(port, '127.0.0.1').on('error', () => {})
+  fill.push(c)
+  assert.throws(() => ks.socketState(c), { code: 'ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED' }, 'no kernel socket before the connect is issued')
+  await sleep(50)
+  const s1 = ks.socketState(c)
+  assert.equal(s1.state, 'syn-sent')
+  assert.equal(s1.remoteAddress, null, 'getpeername says ENOTCONN until the handshake completes')
+  assert.equal(s1.verdict, 'ok')
+  const s2 = await until(() => { const s = ks.socketState(c); return s.tcp.totalRetransmits >= 1 ? s : null }, 3000, 50)
+  assert.ok(s2, 'the SYN was retransmitted within 3 s')
+  assert.equal(s2.state, 'syn-sent')
+})
