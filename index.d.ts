@@ -214,12 +214,6 @@ export function threads(options?: ThreadsOptions): ThreadInfo[]
 /** Where the bytes are stuck, by the rules in docs/socket.md (checked in this order). */
 export type SocketVerdict = 'ok' | 'peer-not-reading' | 'send-buffer-full' | 'network-limited' | 'app-queue-growing'
 
-/** ss(8)'s names: TCP from tcpi_state; other sockets 'listen' (SO_ACCEPTCONN), 'established' (has a peer) or 'unconnected'. */
-export type SocketStateName =
-  | 'established' | 'syn-sent' | 'syn-recv' | 'fin-wait-1' | 'fin-wait-2' | 'time-wait' | 'close'
-  | 'close-wait' | 'last-ack' | 'listen' | 'closing' | 'new-syn-recv' | 'bound-inactive'
-  | 'unconnected' | 'unknown'
-
 /**
  * struct tcp_info from getsockopt(TCP_INFO), decoded by the length the kernel returned
  * (`infoBytes`): a field a kernel does not have yet is `null`. Times the kernel keeps in µs
@@ -349,8 +343,15 @@ export interface SocketState {
   family: string
   /** inet: 'tcp' | 'udp' | 'mptcp' | 'sctp' | … (SO_PROTOCOL); unix: 'stream' | 'dgram' | 'seqpacket' (SO_TYPE). */
   protocol: string
-  state: SocketStateName | null
-  /** Local address without port: '127.0.0.1', '::1', a unix path, '@abstract'; null when unnamed (getsockname). IPv4-mapped IPv6 shown as IPv4. */
+  /**
+   * ss(8)'s names, as in fds(): TCP from tcpi_state ('established', 'syn-sent', 'close-wait',
+   * 'listen', …, plus 'close' = TCP_CLOSE); other sockets 'listen' (SO_ACCEPTCONN),
+   * 'established' (has a peer) or 'unconnected'.
+   */
+  state: 'established' | 'syn-sent' | 'syn-recv' | 'fin-wait-1' | 'fin-wait-2' | 'time-wait' | 'close' |
+    'close-wait' | 'last-ack' | 'listen' | 'closing' | 'new-syn-recv' | 'bound-inactive' |
+    'unconnected' | 'unknown' | null
+  /** Local address without port, as Node shows it: '127.0.0.1', '::1', '::ffff:127.0.0.1', a unix path, '@abstract'; null when unnamed (getsockname). */
   localAddress: string | null
   /** null for unix sockets. */
   localPort: number | null

@@ -485,3 +485,34 @@ test('a connect whose SYN is dropped: answered in syn-sent, the SYN retransmit c
   assert.ok(s2, 'the SYN was retransmitted within 3 s')
   assert.equal(s2.state, 'syn-sent')
 })
+
+test('IPv6 and IPv4-mapped endpoints read the way Node itself shows them', async (t) => {
+  let accepted = null
+  const server = net.createServer((s) => { accepted = s })
+  server.listen(0, '::') // dual stack: an IPv4 client arrives as ::ffff:127.0.0.1
+  cleanup(t, server, { close: () => accepted && accepted.destroy() })
+  try {
+    await once(server, 'listening')
+  } catch (err) {
+    t.skip(`no IPv6 here (${err.code})`)
+    return
+  }
+  const port = server.address().port
+  const c4 = net.connect(port, '127.0.0.1')
+  cleanup(t, c4)
+  await once(c4, 'connect')
+  await until(() => accepted !== null)
+  const s = ks.socketState(accepted)
+  assert.equal(s.family, 'IPv6')
+  assert.equal(s.localAddress, accepted.localAddress)
+  assert.equal(s.remoteAddress, accepted.remoteAddress)
+  assert.equal(s.remotePort, accepted.remotePort)
+  const c6 = net.connect(port, '::1')
+  cleanup(t, c6)
+  await once(c6, 'connect')
+  const s6 = ks.socketState(c6)
+  assert.equal(s6.family, 'IPv6')
+  assert.equal(s6.localAddress, c6.localAddress)
+  assert.equal(s6.remoteAddress, '::1')
+  assert.equal(s6.remotePort, port)
+})

@@ -285,11 +285,19 @@ pub struct SockAddr {
 }
 
 impl SockAddr {
-    /// "127.0.0.1:8080", "[::1]:443", "unix:/path", "unix:@name", "unix:(unnamed)".
+    /// "127.0.0.1:8080", "[::1]:443", "unix:/path", "unix:@name", "unix:(unnamed)"; an
+    /// IPv4-mapped IPv6 address as IPv4 ("127.0.0.1:8080").
     pub fn text(&self) -> String {
         match (self.family, self.port) {
-            (libc::AF_INET6, Some(p)) if self.address.contains(':') => {
-                format!("[{}]:{p}", self.address)
+            (libc::AF_INET6, Some(p)) => {
+                match self
+                    .address
+                    .parse::<std::net::Ipv6Addr>()
+                    .map(|ip| ip.to_ipv4_mapped())
+                {
+                    Ok(Some(v4)) => format!("{v4}:{p}"),
+                    _ => format!("[{}]:{p}", self.address),
+                }
             }
             (_, Some(p)) => format!("{}:{p}", self.address),
             (libc::AF_UNIX, None) if self.address.is_empty() => "unix:(unnamed)".to_string(),
@@ -299,7 +307,7 @@ impl SockAddr {
 }
 
 /// Takes apart what getsockname/getpeername wrote; None for a family kernelscope does not decode.
-/// IPv4-mapped IPv6 addresses are shown as IPv4 (the family stays AF_INET6).
+/// IPv4-mapped IPv6 addresses stay in IPv6 form here; `text()` shows them as IPv4.
 fn sockaddr_parts(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SockAddr> {
     let family = ss.ss_family as libc::c_int;
     match family {
@@ -319,10 +327,8 @@ fn sockaddr_parts(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
             let sin6 =
                 unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
             let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            let address = match ip.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => ip.to_string(),
-            };
+            // kept as the kernel has it ('::ffff:127.0.0.1'), as Node's socket.remoteAddress
+            let address = ip.to_string();
             Some(SockAddr {
                 family,
                 address,
@@ -458,4 +464,33 @@ pub fn poll_writable(fd: i32) -> SysResult<bool> {
         return Err(libc::EBADF);
     }
     Ok(p.revents & libc::POLLOUT != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockaddr_text_shows_mapped_ipv4_as_ipv4_and_brackets_ipv6() {
+        let a = |family, address: &str, port| SockAddr {
+            family,
+            address: address.to_string(),
+            port,
+        };
+        assert_eq!(
+            a(libc::AF_INET, "127.0.0.1", Some(80)).text(),
+            "127.0.0.1:80"
+        );
+        assert_eq!(a(libc::AF_INET6, "::1", Some(443)).text(), "[::1]:443");
+        assert_eq!(
+            a(libc::AF_INET6, "::ffff:10.0.0.5", Some(5432)).text(),
+            "10.0.0.5:5432"
+        );
+        assert_eq!(
+            a(libc::AF_UNIX, "/run/app.sock", None).text(),
+            "unix:/run/app.sock"
+        );
+        assert_eq!(a(libc::AF_UNIX, "@abs", None).text(), "unix:@abs");
+        assert_eq!(a(libc::AF_UNIX, "", None).text(), "unix:(unnamed)");
+    }
 }
