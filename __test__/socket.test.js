@@ -115,6 +115,9 @@ test('peer not reading: kernel queues agree with ss, verdict, ignored falses cou
   const peerSs = ssLine(port)
   st = ks.socketState(client)
 
+  t.diagnostic(`kernelscope queuedBytes ${st.send.queuedBytes} notSentBytes ${st.send.notSentBytes}; ` +
+    `ss Send-Q ${ss.sendQ} notsent ${ss.notsent}; peer Recv-Q ${peerSs.recvQ}; writableLength ${st.stream.writableLength}; ` +
+    `rttMs ${st.tcp.rttMs}; rwndLimitedMs ${st.tcp.rwndLimitedMs} sndbufLimitedMs ${st.tcp.sndbufLimitedMs}`)
   assert.equal(st.protocol, 'tcp')
   assert.equal(st.family, 'IPv4')
   assert.equal(st.state, 'established')
@@ -515,4 +518,28 @@ test('IPv6 and IPv4-mapped endpoints read the way Node itself shows them', async
   assert.equal(s6.localAddress, c6.localAddress)
   assert.equal(s6.remoteAddress, '::1')
   assert.equal(s6.remotePort, port)
+})
+
+test('works inside a worker thread too', async () => {
+  const { Worker } = require('node:worker_threads')
+  const code = `
+    const ks = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const net = require('node:net')
+    const { parentPort } = require('node:worker_threads')
+    const server = net.createServer({ pauseOnConnect: true }).listen(0, '127.0.0.1', async () => {
+      const c = net.connect(server.address().port, '127.0.0.1', async () => {
+        const t = ks.watchBackpressure(c)
+        await ks.write(c, Buffer.alloc(1024))
+        const s = ks.socketState(c)
+        t.close()
+        parentPort.postMessage({ protocol: s.protocol, port: s.remotePort, expect: server.address().port, writes: t.stats().writes })
+        c.destroy(); server.close()
+      })
+    })`
+  const w = new Worker(code, { eval: true })
+  const [msg] = await once(w, 'message')
+  assert.equal(msg.protocol, 'tcp')
+  assert.equal(msg.port, msg.expect)
+  assert.equal(msg.writes, 1)
+  await once(w, 'exit')
 })
