@@ -103,6 +103,8 @@ socketState(socket) ${fmt(s)} median (target <= 2 µs), ${(s / floor).toFixed(2)
 ### 1,000 sockets (500 loopback connections, both ends in this process)
 
 ${table(mrows, '1,000 × ks.socketState(socket)', 'vs per-fd calls')}
+
+A NETLINK_SOCK_DIAG dump walks every socket of its kind in the network namespace (${tcpCount()} TCP sockets in use during this run), the per-fd calls only this process's 1,000; the dump gives queues and endpoints, socketState() also TCP_INFO, buffer sizes and writability.
 ${hasFds ? '' : '\nOne NETLINK_SOCK_DIAG dump through kernelscope: pending: needs ks.fds() (issue #3); `ss -tni` above is the same dump done by a tool.\n'}
 `)
 }
