@@ -391,14 +391,14 @@ export interface SocketState {
 /**
  * The kernel's view of one socket: buffers, queues, TCP_INFO, endpoints, beside the stream's
  * own buffer, and a verdict. Accepts a net.Socket, tls.TLSSocket (the TCP socket underneath),
- * http IncomingMessage / ServerResponse / ClientRequest (their `.socket`), dgram.Socket, or a
- * numeric fd. Throws EBADF / ENOTSOCK (code, errno, syscall) for what is not an open socket,
+ * http IncomingMessage / ServerResponse / ClientRequest (their `.socket`), dgram.Socket, a
+ * listening net.Server (its listening socket), or a numeric fd. Throws EBADF / ENOTSOCK (code, errno, syscall) for what is not an open socket,
  * ERR_OUT_OF_RANGE for a negative or non-integer fd, ERR_INVALID_ARG_TYPE for anything else,
  * ERR_KERNELSCOPE_SOCKET_CLOSED for a destroyed socket, ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED for
  * one with no kernel socket yet (not connected, UDP not bound), ERR_KERNELSCOPE_NO_FD for a
  * stream not backed by a kernel socket.
  */
-export function socketState(socketOrFd: import('node:net').Socket | import('node:dgram').Socket |
+export function socketState(socketOrFd: import('node:net').Socket | import('node:net').Server | import('node:dgram').Socket |
   import('node:http').IncomingMessage | import('node:http').ServerResponse | import('node:http').ClientRequest |
   number): SocketState
 

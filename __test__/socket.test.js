@@ -357,6 +357,7 @@ test('unix-domain socket: path endpoints, queues, no tcp part; a full buffer mea
   const srv = ks.socketState(conns[0])
   assert.equal(srv.localAddress, sockPath)
   assert.equal(ks.socketState(server._handle.fd).state, 'listen')
+  assert.equal(ks.socketState(server).state, 'listen', 'a net.Server gives its listening socket')
 
   for (let i = 0; i < 16; i++) client.write(Buffer.alloc(MiB))
   st = await until(() => { const s = ks.socketState(client); return s.send.writable === false ? s : null }, 5000)
@@ -410,6 +411,7 @@ test('bad input: ENOTSOCK, EBADF, out of range, wrong types, destroyed and uncon
     assert.throws(() => ks.socketState(bad), { code: 'ERR_INVALID_ARG_TYPE', name: 'TypeError' })
   }
   assert.throws(() => ks.socketState(new net.Socket()), { code: 'ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED' })
+  assert.throws(() => ks.socketState(net.createServer()), { code: 'ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED' }, 'a server not listening')
   const { server, conns, port } = await pausedServer()
   const c = net.connect(port, '127.0.0.1')
   cleanup(t, c, server, { close: () => conns.forEach((x) => x.destroy()) })

@@ -89,7 +89,7 @@ function codedError (code, message) {
   return err
 }
 
-const EXPECTED = 'a net.Socket, tls.TLSSocket, dgram.Socket, http request/response or a file descriptor (integer)'
+const EXPECTED = 'a net.Socket, tls.TLSSocket, dgram.Socket, net.Server, http request/response or a file descriptor (integer)'
 
 const validFd = (fd) => Number.isInteger(fd) && fd >= 0
 
@@ -123,6 +123,12 @@ function resolveTarget (target, name = 'socketOrFd') {
       throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the dgram socket has no kernel socket yet: bind() or send() first')
     }
     return { fd: handle.fd, stream: null, key: null }
+  }
+
+  if (target instanceof net.Server) {
+    const h = target._handle
+    if (!h || !validFd(h.fd)) throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the server is not listening')
+    return { fd: h.fd, stream: null, key: null }
   }
 
   // http.IncomingMessage / ServerResponse / ClientRequest carry the connection as .socket; the
