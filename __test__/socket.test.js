@@ -552,3 +552,26 @@ test('works inside a worker thread too', async (t) => {
   assert.equal(msg.writes, 1)
   await w.terminate()
 })
+
+test('without the binary: socketState, write and watchBackpressure throw ERR_KERNELSCOPE_UNSUPPORTED_PLATFORM', () => {
+  const { spawnSync } = require('node:child_process')
+  const script = `
+    const ks = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const out = {}
+    for (const [name, call] of [['socketState', () => ks.socketState(1)], ['socketState bad arg', () => ks.socketState('x')],
+      ['watchBackpressure', () => ks.watchBackpressure(process.stdout)]]) {
+      try { call(); out[name] = 'returned' } catch (e) { out[name] = e.code }
+    }
+    ks.write(process.stdout, 'x').then(() => { out.write = 'resolved' }, (e) => { out.write = e.code })
+      .then(() => console.log(JSON.stringify(out)))
+  `
+  const r = spawnSync(process.execPath, ['-e', script], {
+    env: { ...process.env, KERNELSCOPE_BINARY: '/nonexistent/kernelscope.node' },
+    encoding: 'utf8'
+  })
+  assert.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  for (const name of ['socketState', 'socketState bad arg', 'watchBackpressure', 'write']) {
+    assert.equal(out[name], 'ERR_KERNELSCOPE_UNSUPPORTED_PLATFORM', name)
+  }
+})

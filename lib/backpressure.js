@@ -4,6 +4,7 @@
 
 const { Writable } = require('node:stream')
 const { invalidArgType } = require('./errors')
+const { native, supported } = require('./native')
 const { codedError } = require('./socket')
 
 function isWritable (s) {
@@ -31,6 +32,14 @@ function prematureClose () {
  * than one chunk. Rejects when the stream errors or closes first.
  */
 function write (stream, chunk, encoding) {
+  // pure JS, but the package's contract is that every call throws where the addon is missing
+  if (!supported) {
+    try {
+      native()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
   if (!isWritable(stream)) return Promise.reject(invalidArgType('stream', 'a writable stream', stream))
   if (encoding !== undefined && typeof encoding !== 'string') {
     return Promise.reject(invalidArgType('encoding', 'of type string', encoding))
@@ -195,6 +204,7 @@ class BackpressureTracker {
 const now = () => Number(process.hrtime.bigint()) / 1e6
 
 function watchBackpressure (stream) {
+  if (!supported) native() // throws ERR_KERNELSCOPE_UNSUPPORTED_PLATFORM
   if (!isWritable(stream) || !(stream instanceof Writable || 'writableLength' in stream)) {
     throw invalidArgType('stream', 'a writable stream (net.Socket, tls.TLSSocket, http.ServerResponse, …)', stream)
   }

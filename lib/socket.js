@@ -5,7 +5,7 @@
 
 const net = require('node:net')
 const dgram = require('node:dgram')
-const { native } = require('./native')
+const { native, supported } = require('./native')
 const { fromNative, invalidArgType, outOfRange } = require('./errors')
 
 let layout = null
@@ -217,6 +217,7 @@ function identityOf (b, text, fd) {
 }
 
 function socketState (socketOrFd) {
+  if (!supported) native() // throws ERR_KERNELSCOPE_UNSUPPORTED_PLATFORM, before argument checks
   const { fd, stream, key } = resolveTarget(socketOrFd)
   ensureLayout()
   const b = buf
