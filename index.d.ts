@@ -398,9 +398,24 @@ export interface SocketState {
  * one with no kernel socket yet (not connected, UDP not bound), ERR_KERNELSCOPE_NO_FD for a
  * stream not backed by a kernel socket.
  */
-export function socketState(socketOrFd: import('node:net').Socket | import('node:net').Server | import('node:dgram').Socket |
-  import('node:http').IncomingMessage | import('node:http').ServerResponse | import('node:http').ClientRequest |
-  number): SocketState
+export function socketState(socketOrFd: SocketLike | number): SocketState
+
+/**
+ * What socketState() accepts besides an fd: a net.Socket / tls.TLSSocket / dgram.Socket /
+ * net.Server, or an http message with a `.socket`. Typed structurally so these definitions do
+ * not need @types/node.
+ */
+export type SocketLike = object
+
+/** The part of a Writable (net.Socket, http.ServerResponse, …) write() and watchBackpressure() use. */
+export interface WritableLike {
+  write(chunk: any, encoding?: any, callback?: (error?: Error | null) => void): boolean
+  on(event: string, listener: (...args: any[]) => void): unknown
+  removeListener(event: string, listener: (...args: any[]) => void): unknown
+  readonly writableLength: number
+  readonly writableNeedDrain?: boolean
+  readonly destroyed?: boolean
+}
 
 /**
  * Writes `chunk` and resolves once the stream accepted it: at once when write() returned true,
@@ -409,8 +424,7 @@ export function socketState(socketOrFd: import('node:net').Socket | import('node
  * 'error', on 'close' before acceptance (ERR_STREAM_PREMATURE_CLOSE), and on a destroyed or
  * ended stream (ERR_STREAM_DESTROYED / ERR_STREAM_WRITE_AFTER_END).
  */
-export function write(stream: import('node:stream').Writable | import('node:http').ServerResponse,
-  chunk: string | Uint8Array, encoding?: BufferEncoding): Promise<void>
+export function write(stream: WritableLike, chunk: string | Uint8Array, encoding?: string): Promise<void>
 
 export interface BackpressureStats {
   /** write() calls since the tracker started. */
@@ -432,4 +446,4 @@ export interface BackpressureTracker {
 }
 
 /** Wraps `stream.write` to count writes that ignore backpressure; close() undoes it exactly. */
-export function watchBackpressure(stream: import('node:stream').Writable | import('node:http').ServerResponse): BackpressureTracker
+export function watchBackpressure(stream: WritableLike): BackpressureTracker
