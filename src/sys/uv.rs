@@ -6,6 +6,7 @@
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::cell::Cell;
 use std::ffi::{c_void, CStr};
+use std::mem::MaybeUninit;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -170,6 +171,9 @@ struct Inner<O: Observer> {
     state: Cell<State>,
     open_handles: Cell<u8>,
     cleanup_hook: Cell<napi_sys::napi_async_cleanup_hook_handle>,
+    /// Idle time and event count read at the last check. Both only move inside the poll phase
+    /// (uv__io_poll), so the next prepare reuses them instead of asking libuv again.
+    carried: Cell<Option<(u64, Option<u64>)>>,
     observer: O,
 }
 
@@ -244,6 +248,7 @@ impl<O: Observer> PrepareCheck<O> {
             state: Cell::new(State::Stopped),
             open_handles: Cell::new(0),
             cleanup_hook: Cell::new(ptr::null_mut()),
+            carried: Cell::new(None),
             observer,
         });
         // The handles' own strong reference, given back in the last close callback.
@@ -312,21 +317,42 @@ impl<O: Observer> PrepareCheck<O> {
         // SAFETY: as above for the check handle.
         unsafe { (i.api.check_stop)(i.check) };
         i.state.set(State::Stopped);
+        i.carried.set(None);
     }
 }
 
 impl<O: Observer> Inner<O> {
-    fn tick(&self) -> Tick {
-        let now_ns = monotonic_ns();
+    fn metrics(&self) -> (u64, Option<u64>) {
         // SAFETY: uv_loop is this thread's live loop (the hooks only run inside it).
         let idle_ns = unsafe { (self.api.metrics_idle_time)(self.uv_loop) };
         let events = self.api.metrics_info.and_then(|info| {
-            let mut m = [0u64; METRICS_WORDS];
+            let mut m = [MaybeUninit::<u64>::uninit(); METRICS_WORDS];
             // SAFETY: m is writable and larger than uv_metrics_t; uv_loop is the live loop.
-            let rc = unsafe { info(self.uv_loop, m.as_mut_ptr()) };
+            let rc = unsafe { info(self.uv_loop, m.as_mut_ptr().cast()) };
             // uv_metrics_t: loop_count, events, events_waiting, reserved...
-            (rc == 0).then_some(m[1])
+            // SAFETY: on success libuv copied the whole uv_metrics_t, so word 1 is initialised.
+            (rc == 0).then(|| unsafe { m[1].assume_init() })
         });
+        (idle_ns, events)
+    }
+
+    fn tick_prepare(&self) -> Tick {
+        let now_ns = monotonic_ns();
+        let (idle_ns, events) = match self.carried.take() {
+            Some(v) => v,
+            None => self.metrics(),
+        };
+        Tick {
+            now_ns,
+            idle_ns,
+            events,
+        }
+    }
+
+    fn tick_check(&self) -> Tick {
+        let now_ns = monotonic_ns();
+        let (idle_ns, events) = self.metrics();
+        self.carried.set(Some((idle_ns, events)));
         Tick {
             now_ns,
             idle_ns,
@@ -371,7 +397,7 @@ unsafe extern "C" fn prepare_cb<O: Observer>(handle: *mut c_void) {
         return;
     };
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let tick = inner.tick();
+        let tick = inner.tick_prepare();
         let timeout = inner.backend_timeout();
         inner.observer.on_prepare(tick, timeout);
     }));
@@ -383,7 +409,7 @@ unsafe extern "C" fn check_cb<O: Observer>(handle: *mut c_void) {
         return;
     };
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let tick = inner.tick();
+        let tick = inner.tick_check();
         inner.observer.on_check(tick);
     }));
 }
