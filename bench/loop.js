@@ -4,12 +4,12 @@
 // interleaved rounds, medians: (1) cost per loop iteration (setImmediate spin), (2) loopback
 // HTTP throughput with a monitor in the server (autocannon), (3) what monitorEventLoopDelay,
 // @datadog/native-metrics and kernelscope report for a 100 ms idle wait and a 50 ms CPU block.
-// Usage: node bench/loop.js [--quick]   (prints a markdown report)
+// Usage: node bench/loop.js [--quick] [--only=overhead|http|side]   (prints a markdown report)
 
 const path = require('node:path')
 const os = require('node:os')
-const { fork, execFileSync } = require('node:child_process')
-const { monitorEventLoopDelay } = require('node:perf_hooks')
+const { fork, spawn, spawnSync, execFileSync } = require('node:child_process')
+const { monitorEventLoopDelay, performance } = require('node:perf_hooks')
 
 const ks = require(path.join(__dirname, '..'))
 
@@ -19,6 +19,10 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
 }
 const f = (x, d = 1) => (x === null || x === undefined ? 'n/a' : x.toFixed(d))
 function busy (ms) {
@@ -43,16 +47,42 @@ try {
 if (process.argv[2] === 'server') {
   const http = require('node:http')
   let monitor = null
-  const server = http.createServer((req, res) => res.end('hello world'))
+  let served = 0
+  let phases = []
+  let phaseStart = 0
+  let timer = null
+  let cpu0 = 0
+  const server = http.createServer((req, res) => { served++; res.end('hello world') })
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))
-  process.on('message', (msg) => {
-    if (msg.monitor && !monitor) monitor = ks.monitorLoop()
-    if (!msg.monitor && monitor) {
-      msg.iterations = monitor.stats().iterations
+  const cpuUs = () => { const c = process.cpuUsage(); return c.user + c.system }
+  const toggle = () => {
+    const now = performance.now()
+    const cpu = cpuUs()
+    phases.push({ on: monitor !== null, requests: served, ms: now - phaseStart, cpuUs: cpu - cpu0 })
+    cpu0 = cpu
+    if (monitor) {
       monitor.close()
       monitor = null
+    } else {
+      monitor = ks.monitorLoop()
     }
-    process.send({ ack: true, iterations: msg.iterations })
+    served = 0
+    phaseStart = now
+  }
+  process.on('message', (msg) => {
+    if (msg.alternateMs) {
+      phases = []
+      served = 0
+      phaseStart = performance.now()
+      cpu0 = cpuUs()
+      timer = setInterval(toggle, msg.alternateMs)
+      process.send({ started: true })
+    } else if (msg.stop) {
+      clearInterval(timer)
+      if (monitor) monitor.close()
+      monitor = null
+      process.send({ phases: phases.slice(1) }) // the first phase began before the load did
+    }
   })
   process.on('disconnect', () => process.exit(0))
   return
@@ -117,39 +147,52 @@ async function overhead () {
 
 async function throughput () {
   const autocannon = require('autocannon')
-  const child = fork(__filename, ['server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // The server runs in a child and switches its monitor on and off every `alternateMs` while one
+  // long autocannon run loads it; each off/on pair of phases is compared with its neighbour, so
+  // that the drift of a shared machine (other jobs, CPU migrations) cancels out.
+  const pin = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '1', 'true']).status === 0
+  const child = pin
+    ? spawn('taskset', ['-c', '1', process.execPath, __filename, 'server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    : fork(__filename, ['server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const port = await new Promise((resolve) => child.once('message', (m) => resolve(m.port)))
-  const set = (monitor) => new Promise((resolve) => {
-    child.once('message', resolve)
-    child.send({ monitor })
-  })
-  const duration = quick ? 2 : 3
-  const pairs = quick ? 2 : 5
-  const run = () => autocannon({ url: `http://127.0.0.1:${port}/`, connections: 20, duration })
-  const res = { without: [], with: [] }
-  await run() // warm-up
-  for (let p = 0; p < pairs; p++) {
-    // ABBA order so that drift over the run hits both sides alike
-    for (const mode of p % 2 ? ['with', 'without'] : ['without', 'with']) {
-      await set(mode === 'with')
-      const r = await run()
-      res[mode].push(r.requests.average)
-    }
-  }
-  await set(false)
+  const all = `0-${os.cpus().length - 1}`
+  if (pin) spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]) // load generator on CPU 0
+  const ask = (msg) => new Promise((resolve) => { child.once('message', resolve); child.send(msg) })
+  const duration = quick ? 5 : 20
+  const alternateMs = 250
+  const url = `http://127.0.0.1:${port}/`
+  await autocannon({ url, connections: 20, duration: 1 }) // warm-up
+  await ask({ alternateMs })
+  const r = await autocannon({ url, connections: 20, duration })
+  const { phases } = await ask({ stop: true })
   child.disconnect()
-  const a = median(res.without)
-  const b = median(res.with)
-  const paired = median(res.with.map((x, i) => x / res.without[i]))
+  if (pin) spawnSync('taskset', ['-a', '-p', '-c', all, String(process.pid)])
+  const rate = (p) => p.requests / p.ms
+  const ratios = []
+  const cpuRatios = []
+  for (let i = 0; i + 1 < phases.length; i += 2) {
+    const [x, y] = [phases[i], phases[i + 1]]
+    const off = x.on ? y : x
+    const on = x.on ? x : y
+    if (off.requests < 100 || on.requests < 100) continue // the load had not started or had stopped
+    ratios.push(rate(on) / rate(off))
+    cpuRatios.push((on.cpuUs / on.requests) / (off.cpuUs / off.requests))
+  }
+  const sum = (xs, k, on) => xs.filter((p) => p.on === on && p.requests >= 100).reduce((a, p) => a + p[k], 0)
+  const offRate = sum(phases, 'requests', false) / sum(phases, 'ms', false) * 1000
+  const onRate = sum(phases, 'requests', true) / sum(phases, 'ms', true) * 1000
   return [
-    `### Loopback HTTP throughput (autocannon, 20 connections, ${duration} s × ${pairs} rounds each, ABBA)`,
+    `### Loopback HTTP throughput (autocannon, 20 connections, ${duration} s; the server's monitor on/off every ${alternateMs} ms)`,
     '',
-    '| server | req/s (median) | rounds |',
-    '| --- | ---: | --- |',
-    `| without monitor | ${f(a, 0)} | ${res.without.map((x) => f(x, 0)).join(', ')} |`,
-    `| with monitorLoop() | ${f(b, 0)} | ${res.with.map((x) => f(x, 0)).join(', ')} |`,
+    '| server phases | req/s | phases |',
+    '| --- | ---: | ---: |',
+    `| without monitor | ${f(offRate, 0)} | ${phases.filter((p) => !p.on).length} |`,
+    `| with monitorLoop() | ${f(onRate, 0)} | ${phases.filter((p) => p.on).length} |`,
     '',
-    `Ratio with / without: **${f(b / a, 3)}** (median / median), ${f(paired, 3)} (median of the per-pair ratios); target >= 0.98.`
+    `Throughput with / without: **${f(median(ratios), 3)}** (median over ${ratios.length} adjacent off/on pairs; ` +
+      `quartiles ${f(quantile(ratios, 0.25), 3)} … ${f(quantile(ratios, 0.75), 3)}); ${f(onRate / offRate, 3)} over all phases. Target >= 0.98.`,
+    `Server CPU per request with / without: ${f(median(cpuRatios), 3)} (median of pairs). autocannon overall: ${f(r.requests.average, 0)} req/s.`,
+    pin ? 'Server pinned to CPU 1, load generator to CPU 0 (taskset).' : 'Not pinned (no taskset).'
   ].join('\n')
 }
 
@@ -234,9 +277,10 @@ function machine () {
 
 async function main () {
   const parts = ['## Event-loop monitor (bench/loop.js)', '', machine(), '']
-  parts.push(await overhead(), '')
-  parts.push(await throughput(), '')
-  parts.push(await sideBySide(), '')
+  const only = (process.argv.find((a) => a.startsWith('--only=')) || '').slice(7)
+  if (!only || only === 'overhead') parts.push(await overhead(), '')
+  if (!only || only === 'http') parts.push(await throughput(), '')
+  if (!only || only === 'side') parts.push(await sideBySide(), '')
   console.log(parts.join('\n'))
 }
 
