@@ -5,6 +5,7 @@
 const { native, supported, loadError } = require('./lib/native')
 const { sample, createSampler, Sampler, fdCount } = require('./lib/process')
 const { threads } = require('./lib/threads')
+const { monitorLoop, LoopMonitor } = require('./lib/loop')
 
 if (supported) {
   try {
@@ -19,5 +20,7 @@ module.exports = {
   createSampler,
   Sampler,
   fdCount,
-  threads
+  threads,
+  monitorLoop,
+  LoopMonitor
 }

@@ -10,6 +10,8 @@ export const {
   createSampler,
   Sampler,
   fdCount,
-  threads
+  threads,
+  monitorLoop,
+  LoopMonitor
 } = ks
 export default ks
