@@ -208,6 +208,101 @@ export interface ThreadsOptions {
 export function threads(options?: ThreadsOptions): ThreadInfo[]
 
 // ---------------------------------------------------------------------------------------------
+// 3. Event-loop wait timing
+// ---------------------------------------------------------------------------------------------
+// Sources: libuv prepare and check hooks on the calling thread's loop (napi_get_uv_event_loop);
+// times on CLOCK_MONOTONIC; the wait from uv_metrics_idle_time (the counter behind
+// performance.eventLoopUtilization()); events from uv_metrics_info (libuv >= 1.45). See docs/loop.md.
+
+export interface LoopMonitorOptions {
+  /** Iterations kept for history(), oldest dropped first (default 1024, integer 1 ..= 1048576). */
+  historySize?: number
+}
+
+/** A fixed-memory log-linear histogram, in milliseconds. Quantiles are bucket tops (never below the true value, at most 1/32 above), clamped to the exact min and max; all null while count is 0. */
+export interface LoopHistogram {
+  /** Values recorded. */
+  count: number
+  /** Smallest value, exact. */
+  minMs: number | null
+  /** Largest value, exact. */
+  maxMs: number | null
+  /** Exact mean (sum / count): meanMs × count is the exact total. */
+  meanMs: number | null
+  p50Ms: number | null
+  p90Ms: number | null
+  p99Ms: number | null
+  p999Ms: number | null
+}
+
+export interface LoopStats {
+  /** Loop iterations recorded since start or reset() (one per prepare → check pair). */
+  iterations: number
+  /** I/O events epoll returned over those iterations (uv_metrics_info().events delta); null on a libuv without uv_metrics_info. */
+  events: number | null
+  /** Sum of waitMs: time blocked in epoll_wait (uv_metrics_idle_time delta, the `idle` of performance.eventLoopUtilization()). */
+  idleMs: number
+  /** Time since start or reset() (until close()) not spent waiting: callbacks, JS, GC, the loop's own work. */
+  busyMs: number
+  /** busyMs / (busyMs + idleMs), 0..1; null before any time has passed. */
+  utilization: number | null
+  /** Per iteration: time blocked in epoll_wait (uv_metrics_idle_time delta between prepare and check). */
+  waitMs: LoopHistogram
+  /** Per iteration: the whole poll phase, prepare to check (CLOCK_MONOTONIC): wait + I/O callbacks + pending callbacks. */
+  pollMs: LoopHistogram
+  /** Per iteration: one whole loop turn, prepare to the next prepare (CLOCK_MONOTONIC); the turn in progress is not counted yet. */
+  iterationMs: LoopHistogram
+  /** What ended each poll. */
+  wakeups: {
+    /** epoll returned events (sockets, pipes, timers' fds, threadpool completions, cross-thread wakeups). */
+    io: number
+    /** The poll blocked and its timeout (the next timer) ran out with no event. */
+    timeout: number
+    /** The poll did not block at all (timeout 0: setImmediate, pending or closing callbacks) and found no event. */
+    immediate: number
+  }
+}
+
+export interface LoopIteration {
+  /** When the poll phase began (the prepare hook), CLOCK_MONOTONIC ms: the clock of process.hrtime(). */
+  atMs: number
+  /** libuv's poll timeout for this iteration (uv_backend_timeout at prepare), a hint: 0 = do not block; null = no timer bounded the wait (infinite) or the value was not observable (fd changes pending, when uv_backend_timeout answers 0 although libuv then blocks). */
+  timeoutMs: number | null
+  /** Time blocked in epoll_wait (uv_metrics_idle_time delta). */
+  waitMs: number
+  /** I/O events epoll returned in this poll (uv_metrics_info().events delta); null without uv_metrics_info. */
+  events: number | null
+  /** Prepare to check: wait + I/O callbacks + pending callbacks. */
+  pollMs: number
+  /** Prepare to the next prepare: the whole turn (timers, immediates, close callbacks included); null for the turn still in progress. */
+  iterationMs: number | null
+}
+
+/**
+ * Per-iteration timing of the calling thread's libuv loop (main thread or worker). Hooks are
+ * unref'd (never keep the process alive) and close themselves when the thread's environment is
+ * torn down. Several monitors on one thread share one pair of hooks and see the same
+ * iterations; each has its own numbers, reset() and close(). A monitor that is garbage-collected
+ * without close() stops.
+ */
+export class LoopMonitor {
+  constructor(options?: LoopMonitorOptions)
+  /** Totals and histograms since start or the last reset(); frozen after close(). */
+  stats(): LoopStats
+  /** The last `historySize` iterations, oldest first. */
+  history(): LoopIteration[]
+  /** Forgets everything; counting starts again with the next iteration. */
+  reset(): void
+  /** Stops this monitor (the hooks stop when no monitor on the thread is left). Calling it again does nothing. */
+  close(): void
+  /** true after close(), or once the thread's environment was torn down. */
+  readonly closed: boolean
+}
+
+/** Starts a LoopMonitor on the calling thread's loop. Throws TypeError ERR_INVALID_ARG_TYPE / RangeError ERR_OUT_OF_RANGE for bad options. */
+export function monitorLoop(options?: LoopMonitorOptions): LoopMonitor
+
+// ---------------------------------------------------------------------------------------------
 // 4. Socket state and backpressure
 // ---------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 const { native, supported, loadError } = require('./lib/native')
 const { sample, createSampler, Sampler, fdCount } = require('./lib/process')
 const { threads } = require('./lib/threads')
+const { monitorLoop, LoopMonitor } = require('./lib/loop')
 const { socketState } = require('./lib/socket')
 const { write, watchBackpressure } = require('./lib/backpressure')
 
@@ -22,6 +23,8 @@ module.exports = {
   Sampler,
   fdCount,
   threads,
+  monitorLoop,
+  LoopMonitor,
   socketState,
   write,
   watchBackpressure

@@ -11,6 +11,8 @@ export const {
   Sampler,
   fdCount,
   threads,
+  monitorLoop,
+  LoopMonitor,
   socketState,
   write,
   watchBackpressure

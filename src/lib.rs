@@ -2,6 +2,8 @@
 #![deny(clippy::all)]
 
 pub mod error;
+pub mod histogram;
+pub mod loop_monitor;
 pub mod parse;
 pub mod process;
 pub mod socket;

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use crate::error::last_errno;
 
+pub mod uv;
+
 pub type SysResult<T> = Result<T, i32>;
 
 /// A file that stays open and is re-read from offset 0 with `pread`: the cheap way to sample
