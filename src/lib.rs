@@ -2,7 +2,9 @@
 #![deny(clippy::all)]
 
 pub mod error;
+pub mod fds;
 pub mod parse;
 pub mod process;
+pub mod sockdiag;
 pub mod sys;
 pub mod threads;

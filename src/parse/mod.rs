@@ -4,3 +4,5 @@ pub mod proc_text;
 pub mod syscall;
 #[rustfmt::skip]
 pub mod syscall_names;
+pub mod fdinfo;
+pub mod sockdiag;

@@ -1,0 +1,598 @@
+//! fds() / fdsSync(): every open descriptor of a process from /proc/<pid>/fd (getdents64 +
+//! readlinkat, fstat where the target is a path or an anon inode), sockets resolved through
+//! sockdiag.rs, optional /proc/<pid>/fdinfo details.
+//!
+//! The result crosses to JS packed (a Float64Array of fixed columns and one NUL-separated
+//! string); lib/fds.js builds the objects, several times cheaper than building them with napi.
+//! The Promise form runs on a dedicated thread, not the libuv threadpool: an inventory is most
+//! wanted when the pool is saturated, and it must not queue behind the work it diagnoses.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use napi::bindgen_prelude::{Float64Array, Object};
+use napi::{Env, Result};
+use napi_derive::napi;
+use once_cell::sync::Lazy;
+
+use crate::error::{arg_error, sys_error};
+use crate::parse::fdinfo::{
+    classify_target, clock_name, epoll_event_names, inotify_mask_names, open_flag_names,
+    parse_fdinfo, type_from_mode, FdInfo, FdType, TargetKind,
+};
+use crate::parse::sockdiag::SocketInfo;
+use crate::sockdiag::{socket_table, Mode};
+use crate::sys::{self, DirFd};
+
+/// Columns of one record in `nums`; lib/fds.js reads the same layout.
+pub mod col {
+    pub const FD: usize = 0;
+    pub const TYPE: usize = 1;
+    pub const INODE: usize = 2;
+    pub const BITS: usize = 3;
+    pub const LOCAL_PORT: usize = 4;
+    pub const REMOTE_PORT: usize = 5;
+    pub const SEND_Q: usize = 6;
+    pub const RECV_Q: usize = 7;
+    pub const LEN: usize = 8;
+}
+
+/// Bits of col::BITS: which optional strings follow the target in `text`, in this order.
+pub mod bit {
+    /// error text
+    pub const ERROR: u32 = 1;
+    /// socket: family, protocol, state, localAddress, remoteAddress, path
+    pub const SOCKET: u32 = 2;
+    /// why the socket is not resolved
+    pub const SOCKET_ERROR: u32 = 4;
+    /// fdinfo details as one JSON object
+    pub const FDINFO: u32 = 8;
+}
+
+/// Marks a null string in `text` (a NUL separates fields, so it cannot be used).
+pub const NULL_STR: char = '\u{1}';
+
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    pub pid: Option<i32>,
+    pub sockets: bool,
+    pub fdinfo: bool,
+    pub sockdiag: Mode,
+}
+
+/// One descriptor.
+#[derive(Debug, Clone)]
+pub struct FdRecord {
+    pub fd: i32,
+    pub kind: FdType,
+    pub target: Option<String>,
+    pub inode: Option<u64>,
+    pub error: Option<String>,
+    pub socket: Option<SocketInfo>,
+    pub socket_error: Option<String>,
+    pub info: Option<FdInfo>,
+}
+
+/// Why a scan failed as a whole: the /proc directory could not be read.
+#[derive(Debug)]
+pub struct ScanError {
+    pub syscall: &'static str,
+    pub errno: i32,
+    pub path: String,
+}
+
+fn proc_dir(pid: Option<i32>, leaf: &str) -> String {
+    match pid {
+        Some(p) => format!("/proc/{p}/{leaf}"),
+        None => format!("/proc/self/{leaf}"),
+    }
+}
+
+/// Descriptor numbers listed in an open /proc/<pid>/fd directory.
+fn list_fds(dir: &DirFd) -> std::result::Result<Vec<i32>, i32> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut fds = Vec::with_capacity(256);
+    loop {
+        let n = dir.getdents(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let mut off = 0;
+        while off + 19 < n {
+            // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name[]
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen == 0 || off + reclen > n {
+                break;
+            }
+            let name = &buf[off + 19..off + reclen];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            if let Ok(s) = std::str::from_utf8(&name[..end]) {
+                if let Ok(fd) = s.parse::<i32>() {
+                    fds.push(fd);
+                }
+            }
+            off += reclen;
+        }
+    }
+    Ok(fds)
+}
+
+fn vanished(fd: i32, errno: i32) -> FdRecord {
+    FdRecord {
+        fd,
+        kind: FdType::Unknown,
+        target: None,
+        inode: None,
+        error: Some(if errno == libc::ENOENT || errno == libc::EBADF {
+            "closed during the scan".to_string()
+        } else {
+            format!("readlink failed (errno {errno})")
+        }),
+        socket: None,
+        socket_error: None,
+        info: None,
+    }
+}
+
+/// Lists and classifies every descriptor of `opts.pid` (this process when None).
+pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> {
+    let own = opts.pid.is_none_or(|p| p == sys::getpid());
+    let fd_path = proc_dir(opts.pid, "fd");
+    let dir = DirFd::open(Path::new(&fd_path)).map_err(|errno| ScanError {
+        syscall: "open",
+        errno,
+        path: fd_path.clone(),
+    })?;
+    let mut numbers = list_fds(&dir).map_err(|errno| ScanError {
+        syscall: "getdents64",
+        errno,
+        path: fd_path.clone(),
+    })?;
+    if own {
+        // the directory we are reading is not one of the caller's descriptors
+        numbers.retain(|&fd| fd != dir.raw());
+    }
+    numbers.sort_unstable();
+
+    let mut records = Vec::with_capacity(numbers.len());
+    let mut link = vec![0u8; 4096];
+    let mut name = Vec::with_capacity(16);
+    let mut any_socket = false;
+    for fd in numbers {
+        name.clear();
+        name.extend_from_slice(fd.to_string().as_bytes());
+        name.push(0);
+        let n = match sys::readlinkat(&dir, &name, &mut link) {
+            Ok(n) => n,
+            Err(e) => {
+                records.push(vanished(fd, e));
+                continue;
+            }
+        };
+        let target = String::from_utf8_lossy(&link[..n]).into_owned();
+        let mut rec = FdRecord {
+            fd,
+            kind: FdType::Unknown,
+            target: None,
+            inode: None,
+            error: None,
+            socket: None,
+            socket_error: None,
+            info: None,
+        };
+        match classify_target(&target) {
+            TargetKind::Known(kind, ino) => {
+                rec.kind = kind;
+                rec.inode = Some(ino);
+            }
+            kind => {
+                let st = if own {
+                    sys::fstat_fd(fd)
+                } else {
+                    sys::fstatat_follow(&dir, &name)
+                };
+                match st {
+                    Ok(st) => {
+                        rec.inode = Some(st.ino);
+                        rec.kind = match kind {
+                            TargetKind::Anon(t) => t,
+                            _ => type_from_mode(st.mode, &target),
+                        };
+                    }
+                    Err(e) => {
+                        rec.kind = match kind {
+                            TargetKind::Anon(t) => t,
+                            _ => FdType::Unknown,
+                        };
+                        rec.error = Some(if e == libc::EBADF || e == libc::ENOENT {
+                            "closed during the scan".to_string()
+                        } else {
+                            format!("stat failed (errno {e})")
+                        });
+                    }
+                }
+            }
+        }
+        any_socket |= rec.kind == FdType::Socket;
+        rec.target = Some(target);
+        records.push(rec);
+    }
+    drop(dir);
+
+    if opts.fdinfo {
+        let info_path = proc_dir(opts.pid, "fdinfo");
+        if let Ok(info_dir) = DirFd::open(Path::new(&info_path)) {
+            let mut buf = Vec::with_capacity(4096);
+            for rec in records.iter_mut().filter(|r| r.error.is_none()) {
+                name.clear();
+                name.extend_from_slice(rec.fd.to_string().as_bytes());
+                name.push(0);
+                match sys::read_file_at(&info_dir, &name, &mut buf) {
+                    Ok(()) => {
+                        let info = parse_fdinfo(&buf);
+                        // a different inode here means the number was closed and reused
+                        // between the readlink and this read
+                        if let (Some(a), Some(b)) = (info.ino, rec.inode) {
+                            if a != b {
+                                rec.error = Some("replaced during the scan".to_string());
+                            }
+                        }
+                        rec.info = Some(info);
+                    }
+                    Err(e) if e == libc::ENOENT || e == libc::EBADF => {
+                        rec.error = Some("closed during the scan".to_string());
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+
+    if opts.sockets && any_socket {
+        let table = socket_table(opts.pid, opts.sockdiag);
+        for rec in records
+            .iter_mut()
+            .filter(|r| r.kind == FdType::Socket && r.error.is_none())
+        {
+            let Some(ino) = rec.inode else { continue };
+            if let Some(s) = table.sockets.get(&ino) {
+                rec.socket = Some(s.clone());
+                continue;
+            }
+            rec.socket_error = Some(if !table.failures.is_empty() {
+                format!("socket tables unavailable: {}", table.failures.join("; "))
+            } else if own {
+                match sys::socket_domain(rec.fd) {
+                    Ok(d) => format!("not in the socket dumps ({} socket)", domain_name(d)),
+                    Err(_) => "closed during the scan".to_string(),
+                }
+            } else {
+                "not in the socket dumps (another family, or closed during the scan)".to_string()
+            });
+        }
+    }
+    Ok(records)
+}
+
+fn domain_name(d: i32) -> String {
+    match d {
+        libc::AF_UNIX => "AF_UNIX".into(),
+        libc::AF_INET => "AF_INET".into(),
+        libc::AF_INET6 => "AF_INET6".into(),
+        libc::AF_NETLINK => "AF_NETLINK".into(),
+        libc::AF_PACKET => "AF_PACKET".into(),
+        libc::AF_VSOCK => "AF_VSOCK".into(),
+        libc::AF_ALG => "AF_ALG".into(),
+        other => format!("family {other}"),
+    }
+}
+
+// ---- packing for JS ----
+
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json_names(out: &mut String, names: &[&str]) {
+    out.push('[');
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(out, n);
+    }
+    out.push(']');
+}
+
+fn json_opt_num(out: &mut String, v: Option<u64>) {
+    match v {
+        Some(v) => out.push_str(&v.to_string()),
+        None => out.push_str("null"),
+    }
+}
+
+/// fdinfo details as one JSON object: position, flags, epoll, eventfd, timerfd, inotify.
+fn fdinfo_json(info: &FdInfo, kind: FdType) -> String {
+    let mut o = String::with_capacity(96);
+    o.push_str("{\"position\":");
+    json_opt_num(&mut o, info.pos);
+    o.push_str(",\"flags\":");
+    match info.flags {
+        Some(f) => json_names(&mut o, &open_flag_names(f)),
+        None => o.push_str("null"),
+    }
+    o.push_str(",\"epoll\":");
+    if kind == FdType::Epoll {
+        o.push_str("{\"watches\":[");
+        for (i, w) in info.epoll.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str(&format!("{{\"fd\":{},\"events\":", w.tfd));
+            json_names(&mut o, &epoll_event_names(w.events));
+            o.push_str(",\"inode\":");
+            json_opt_num(&mut o, w.inode);
+            o.push('}');
+        }
+        o.push_str("]}");
+    } else {
+        o.push_str("null");
+    }
+    o.push_str(",\"eventfd\":");
+    match info.eventfd_count {
+        Some(c) if kind == FdType::EventFd => {
+            o.push_str(&format!("{{\"count\":{c},\"semaphore\":"));
+            match info.eventfd_semaphore {
+                Some(b) => o.push_str(if b { "true" } else { "false" }),
+                None => o.push_str("null"),
+            }
+            o.push('}');
+        }
+        _ => o.push_str("null"),
+    }
+    o.push_str(",\"timerfd\":");
+    match &info.timerfd {
+        Some(t) if kind == FdType::TimerFd => {
+            o.push_str("{\"clock\":");
+            json_str(&mut o, clock_name(t.clock_id));
+            o.push_str(&format!(
+                ",\"ticks\":{},\"valueMs\":{},\"intervalMs\":{},\"absolute\":{}}}",
+                t.ticks,
+                t.value_ms,
+                t.interval_ms,
+                t.settime_flags & 1 != 0
+            ));
+        }
+        _ => o.push_str("null"),
+    }
+    o.push_str(",\"inotify\":");
+    if kind == FdType::Inotify {
+        o.push_str("{\"watches\":[");
+        for (i, w) in info.inotify.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str(&format!("{{\"wd\":{},\"inode\":", w.wd));
+            json_opt_num(&mut o, w.inode);
+            o.push_str(",\"device\":");
+            json_opt_num(&mut o, w.device);
+            o.push_str(",\"events\":");
+            json_names(&mut o, &inotify_mask_names(w.mask));
+            o.push('}');
+        }
+        o.push_str("]}");
+    } else {
+        o.push_str("null");
+    }
+    o.push('}');
+    o
+}
+
+fn push_field(text: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => text.push_str(s),
+        None => text.push(NULL_STR),
+    }
+    text.push('\0');
+}
+
+fn num(v: Option<u64>) -> f64 {
+    v.map_or(f64::NAN, |v| v as f64)
+}
+
+/// The packed form lib/fds.js unpacks.
+pub struct Packed {
+    pub nums: Vec<f64>,
+    pub text: String,
+}
+
+pub fn pack(records: &[FdRecord]) -> Packed {
+    let mut nums = Vec::with_capacity(records.len() * col::LEN);
+    let mut text = String::with_capacity(records.len() * 24);
+    for r in records {
+        let mut bits = 0u32;
+        let mut row = [f64::NAN; col::LEN];
+        row[col::FD] = r.fd as f64;
+        row[col::TYPE] = r.kind as u8 as f64;
+        row[col::INODE] = num(r.inode);
+        push_field(&mut text, r.target.as_deref());
+        if let Some(e) = &r.error {
+            bits |= bit::ERROR;
+            push_field(&mut text, Some(e));
+        }
+        if let Some(s) = &r.socket {
+            bits |= bit::SOCKET;
+            push_field(&mut text, Some(s.family.name()));
+            push_field(&mut text, Some(s.protocol));
+            push_field(&mut text, Some(s.state));
+            push_field(&mut text, s.local_address.as_deref());
+            push_field(&mut text, s.remote_address.as_deref());
+            push_field(&mut text, s.path.as_deref());
+            row[col::LOCAL_PORT] = num(s.local_port.map(u64::from));
+            row[col::REMOTE_PORT] = num(s.remote_port.map(u64::from));
+            row[col::SEND_Q] = num(s.send_queue_bytes);
+            row[col::RECV_Q] = num(s.recv_queue_bytes);
+        }
+        if let Some(e) = &r.socket_error {
+            bits |= bit::SOCKET_ERROR;
+            push_field(&mut text, Some(e));
+        }
+        if let Some(info) = &r.info {
+            bits |= bit::FDINFO;
+            push_field(&mut text, Some(&fdinfo_json(info, r.kind)));
+        }
+        row[col::BITS] = bits as f64;
+        nums.extend_from_slice(&row);
+    }
+    Packed { nums, text }
+}
+
+// ---- napi ----
+
+#[napi(object)]
+pub struct NativeFdsOptions {
+    /// null/undefined: this process.
+    pub pid: Option<i32>,
+    pub sockets: bool,
+    pub fdinfo: bool,
+    /// Use only /proc/net for sockets (tests of the fallback; KERNELSCOPE_SOCKDIAG=procnet).
+    pub proc_net_only: bool,
+}
+
+#[napi(object)]
+pub struct NativeFds {
+    /// col::LEN numbers per descriptor.
+    pub nums: Float64Array,
+    /// NUL-separated strings, in record order.
+    pub text: String,
+}
+
+fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
+    if let Some(p) = o.pid {
+        if p <= 0 {
+            return Err(arg_error("ERR_OUT_OF_RANGE", "pid must be a positive integer"));
+        }
+    }
+    Ok(ScanOptions {
+        pid: o.pid,
+        sockets: o.sockets,
+        fdinfo: o.fdinfo,
+        sockdiag: if o.proc_net_only {
+            Mode::ProcNet
+        } else {
+            Mode::Auto
+        },
+    })
+}
+
+fn compute(opts: ScanOptions) -> Result<Packed> {
+    match scan(opts) {
+        Ok(records) => Ok(pack(&records)),
+        Err(e) => Err(sys_error(e.syscall, e.errno, &e.path)),
+    }
+}
+
+fn to_js(p: Packed) -> NativeFds {
+    NativeFds {
+        nums: Float64Array::new(p.nums),
+        text: p.text,
+    }
+}
+
+#[napi(js_name = "fdsSync", catch_unwind)]
+pub fn fds_sync(options: NativeFdsOptions) -> Result<NativeFds> {
+    compute(scan_options(&options)?).map(to_js)
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The one thread that runs Promise-form inventories, started on first use.
+static WORKER: Lazy<Mutex<Option<mpsc::Sender<Job>>>> = Lazy::new(|| Mutex::new(None));
+
+fn start_worker() -> std::io::Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("kernelscope-fds".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                // a panic in one job must not take the thread (and every later job) with it
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+        })?;
+    Ok(tx)
+}
+
+/// Runs `job` on the dedicated thread; Err(job) when the thread cannot be started.
+fn submit(job: Job) -> std::result::Result<(), Job> {
+    let mut guard = match WORKER.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let job = match guard.as_ref() {
+        Some(tx) => match tx.send(job) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::SendError(job)) => job,
+        },
+        None => job,
+    };
+    match start_worker() {
+        Ok(tx) => {
+            let r = tx.send(job).map_err(|mpsc::SendError(job)| job);
+            *guard = Some(tx);
+            r
+        }
+        Err(_) => Err(job),
+    }
+}
+
+/// The Promise form: the scan runs on the kernelscope-fds thread and the promise settles on
+/// the calling JS thread.
+#[napi(js_name = "fdsAsync", catch_unwind)]
+pub fn fds_async(env: &Env, options: NativeFdsOptions) -> Result<Object<'_>> {
+    let opts = scan_options(&options)?;
+    let (deferred, promise) = env.create_deferred()?;
+    let job: Job = Box::new(move || match compute(opts) {
+        Ok(packed) => deferred.resolve(move |_env| Ok(to_js(packed))),
+        Err(e) => deferred.reject(e),
+    });
+    if let Err(job) = submit(job) {
+        // no thread could be started: run here rather than fail (the promise still settles
+        // asynchronously, through the deferred's threadsafe function)
+        job();
+    }
+    Ok(promise)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_itself() {
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        use std::os::fd::AsRawFd;
+        let recs = scan(ScanOptions {
+            pid: None,
+            sockets: true,
+            fdinfo: true,
+            sockdiag: Mode::Auto,
+        })
+        .unwrap();
+        let r = recs.iter().find(|r| r.fd == f.as_raw_fd()).unwrap();
+        assert_eq!(r.kind, FdType::File);
+        assert!(r.target.as_deref().unwrap().ends_with("/status"));
+        assert!(r.info.as_ref().unwrap().flags.is_some());
+        let p = pack(&recs);
+        assert_eq!(p.nums.len(), recs.len() * col::LEN);
+    }
+}
