@@ -5,6 +5,7 @@
 const { native, supported, loadError } = require('./lib/native')
 const { sample, createSampler, Sampler, fdCount } = require('./lib/process')
 const { threads } = require('./lib/threads')
+const { fds, fdsSync, diffFds } = require('./lib/fds')
 
 if (supported) {
   try {
@@ -19,5 +20,8 @@ module.exports = {
   createSampler,
   Sampler,
   fdCount,
-  threads
+  threads,
+  fds,
+  fdsSync,
+  diffFds
 }

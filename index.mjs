@@ -10,6 +10,9 @@ export const {
   createSampler,
   Sampler,
   fdCount,
-  threads
+  threads,
+  fds,
+  fdsSync,
+  diffFds
 } = ks
 export default ks

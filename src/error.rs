@@ -45,7 +45,9 @@ pub fn arg_error(code: &str, message: &str) -> Error {
 
 /// The errno of the last failed libc call.
 pub fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 #[cfg(test)]

@@ -480,7 +480,10 @@ pub struct NativeFds {
 fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
     if let Some(p) = o.pid {
         if p <= 0 {
-            return Err(arg_error("ERR_OUT_OF_RANGE", "pid must be a positive integer"));
+            return Err(arg_error(
+                "ERR_OUT_OF_RANGE",
+                "pid must be a positive integer",
+            ));
         }
     }
     Ok(ScanOptions {

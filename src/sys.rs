@@ -266,7 +266,8 @@ fn sockaddr_text(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<St
     match ss.ss_family as libc::c_int {
         libc::AF_INET => {
             // SAFETY: the kernel filled an AF_INET address, so ss holds a sockaddr_in.
-            let sin = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
             Some(format!("{}:{}", ip, u16::from_be(sin.sin_port)))
         }
@@ -283,9 +284,12 @@ fn sockaddr_text(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<St
         }
         libc::AF_UNIX => {
             // SAFETY: the kernel filled an AF_UNIX address, so ss holds a sockaddr_un.
-            let sun = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+            let sun =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
             let header = std::mem::size_of::<libc::sa_family_t>();
-            let n = (len as usize).saturating_sub(header).min(sun.sun_path.len());
+            let n = (len as usize)
+                .saturating_sub(header)
+                .min(sun.sun_path.len());
             if n == 0 {
                 return Some("unix:(unnamed)".to_string());
             }
@@ -307,7 +311,13 @@ pub fn peer_name(fd: i32) -> SysResult<Option<String>> {
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: ss is writable for len bytes and len is a valid in/out length.
-    let rc = unsafe { libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getpeername(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     if rc != 0 {
         return Err(last_errno());
     }
@@ -320,7 +330,13 @@ pub fn sock_name(fd: i32) -> SysResult<Option<String>> {
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: ss is writable for len bytes and len is a valid in/out length.
-    let rc = unsafe { libc::getsockname(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockname(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     if rc != 0 {
         return Err(last_errno());
     }
@@ -334,7 +350,14 @@ pub fn readlinkat(dir: &DirFd, name: &[u8], buf: &mut [u8]) -> SysResult<usize> 
         return Err(libc::EINVAL);
     }
     // SAFETY: dir is open; name is NUL-terminated (checked above); buf is writable for its length.
-    let n = unsafe { libc::readlinkat(dir.raw(), name.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        libc::readlinkat(
+            dir.raw(),
+            name.as_ptr().cast(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     if n < 0 {
         Err(last_errno())
     } else {
@@ -390,7 +413,13 @@ pub fn read_file_at(dir: &DirFd, name: &[u8], buf: &mut Vec<u8>) -> SysResult<()
     }
     buf.clear();
     // SAFETY: dir is open and name is NUL-terminated (checked above).
-    let fd = unsafe { libc::openat(dir.raw(), name.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::openat(
+            dir.raw(),
+            name.as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(last_errno());
     }

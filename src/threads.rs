@@ -135,6 +135,10 @@ fn role_from_name(name: &str) -> Option<&'static str> {
         Some("libuv-worker")
     } else if name == "WorkerThread" {
         Some("worker-thread")
+    } else if name.starts_with("kernelscope") {
+        // kernelscope's own helper threads (fds() runs on "kernelscope-fds"): not Node's, and
+        // not to be mistaken for a libuv worker by the Node 20 inference below
+        Some("other")
     } else {
         None
     }
@@ -353,8 +357,9 @@ fn read_thread(tid: i32, syscalls: bool, buf: &mut [u8]) -> Option<RawThread> {
             .and_then(|n| decode_syscall(&buf[..n]))
     } else {
         // role inference still needs to know who sits in epoll_wait
-        sys::read_file_into(&path("syscall"), buf).ok().and_then(|n| {
-            match parse_syscall_line(&buf[..n])? {
+        sys::read_file_into(&path("syscall"), buf)
+            .ok()
+            .and_then(|n| match parse_syscall_line(&buf[..n])? {
                 SyscallLine::InSyscall { nr, .. } => Some(ThreadSyscall {
                     nr,
                     name: Arch::native()
@@ -364,8 +369,7 @@ fn read_thread(tid: i32, syscalls: bool, buf: &mut [u8]) -> Option<RawThread> {
                     target: None,
                 }),
                 _ => None,
-            }
-        })
+            })
     };
     if let Some(s) = &syscall {
         in_epoll = matches!(
@@ -394,7 +398,8 @@ fn read_thread(tid: i32, syscalls: bool, buf: &mut [u8]) -> Option<RawThread> {
 
 /// Thread ids in creation order (the order the kernel lists /proc/self/task).
 fn list_tids() -> std::result::Result<Vec<i32>, i32> {
-    let dir = std::fs::read_dir("/proc/self/task").map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let dir =
+        std::fs::read_dir("/proc/self/task").map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     Ok(dir
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
@@ -464,7 +469,11 @@ mod tests {
     }
 
     fn input<'a>(tid: i32, name: &'a str, in_epoll: bool) -> RoleInput<'a> {
-        RoleInput { tid, name, in_epoll }
+        RoleInput {
+            tid,
+            name,
+            in_epoll,
+        }
     }
 
     #[test]
@@ -519,7 +528,10 @@ mod tests {
             input(108, "node", false),
             input(109, "node", false),
         ];
-        let h = RoleHints { threadpool_size: 2, ..hints(20) };
+        let h = RoleHints {
+            threadpool_size: 2,
+            ..hints(20)
+        };
         let r = infer_roles(100, &t, &h, &HashSet::new(), &HashSet::new());
         assert_eq!(&r[7..], ["worker-thread", "libuv-worker", "libuv-worker"]);
     }
@@ -558,18 +570,31 @@ mod tests {
             input(104, "libuv-worker", false),
             input(105, "WorkerThread", true),
         ];
-        let h = RoleHints { v8_pool_size: 1, ..hints(24) };
+        let h = RoleHints {
+            v8_pool_size: 1,
+            ..hints(24)
+        };
         let r = infer_roles(100, &t, &h, &HashSet::new(), &HashSet::new());
         assert_eq!(
             r,
-            ["main", "delayed-task-scheduler", "v8-worker", "signal-inspector", "libuv-worker", "worker-thread"]
+            [
+                "main",
+                "delayed-task-scheduler",
+                "v8-worker",
+                "signal-inspector",
+                "libuv-worker",
+                "worker-thread"
+            ]
         );
     }
 
     #[test]
     fn own_memory_strings() {
         let s = std::ffi::CString::new("/tmp/some fifo").unwrap();
-        assert_eq!(read_own_cstring(s.as_ptr() as u64).as_deref(), Some("/tmp/some fifo"));
+        assert_eq!(
+            read_own_cstring(s.as_ptr() as u64).as_deref(),
+            Some("/tmp/some fifo")
+        );
         assert_eq!(read_own_cstring(0), None);
         assert_eq!(read_own_cstring(8), None);
     }

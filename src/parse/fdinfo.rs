@@ -228,7 +228,9 @@ pub fn parse_fdinfo(text: &[u8]) -> FdInfo {
             "flags" => info.flags = u32::from_str_radix(value, 8).ok(),
             "ino" => info.ino = value.parse().ok(),
             "eventfd-count" => info.eventfd_count = hex(value),
-            "eventfd-semaphore" => info.eventfd_semaphore = value.parse::<u8>().ok().map(|v| v != 0),
+            "eventfd-semaphore" => {
+                info.eventfd_semaphore = value.parse::<u8>().ok().map(|v| v != 0)
+            }
             "clockid" => clock_id = value.parse().ok(),
             "ticks" => ticks = value.parse().ok(),
             "settime flags" => settime_flags = u32::from_str_radix(value, 8).ok(),
@@ -420,7 +422,10 @@ mod tests {
         let e = parse_fdinfo(EVENTFD.as_bytes());
         assert_eq!(e.eventfd_count, Some(5));
         assert_eq!(e.eventfd_semaphore, Some(false));
-        assert_eq!(open_flag_names(e.flags.unwrap()), vec!["O_RDWR", "O_NONBLOCK"]);
+        assert_eq!(
+            open_flag_names(e.flags.unwrap()),
+            vec!["O_RDWR", "O_NONBLOCK"]
+        );
 
         let t = parse_fdinfo(TIMERFD.as_bytes()).timerfd.unwrap();
         assert_eq!(t.clock_id, 1);
@@ -452,7 +457,10 @@ mod tests {
             vec!["O_WRONLY", "O_APPEND", "O_CLOEXEC", "O_LARGEFILE"]
         );
         assert_eq!(open_flag_names(0), vec!["O_RDONLY"]);
-        assert_eq!(open_flag_names(0o12000000), vec!["O_RDONLY", "O_CLOEXEC", "O_PATH"]);
+        assert_eq!(
+            open_flag_names(0o12000000),
+            vec!["O_RDONLY", "O_CLOEXEC", "O_PATH"]
+        );
         // an empty or truncated file gives Nones, not a panic
         assert_eq!(parse_fdinfo(b""), FdInfo::default());
         assert_eq!(parse_fdinfo(b"pos:\tx\nflags:\t9\ntfd: 3\n").pos, None);
@@ -491,7 +499,10 @@ mod tests {
         assert_eq!(classify_target("/tmp/socket:[1]"), TargetKind::NeedsStat);
         assert_eq!(classify_target("socket:[oops]"), TargetKind::NeedsStat);
         assert_eq!(type_from_mode(0o100644, "/x"), FdType::File);
-        assert_eq!(type_from_mode(0o100444, "net:[4026531833]"), FdType::Unknown);
+        assert_eq!(
+            type_from_mode(0o100444, "net:[4026531833]"),
+            FdType::Unknown
+        );
         assert_eq!(type_from_mode(0o41777, "/tmp"), FdType::Directory);
         assert_eq!(type_from_mode(0o20666, "/dev/null"), FdType::CharDevice);
         assert_eq!(type_from_mode(0o10644, "/tmp/fifo"), FdType::Fifo);

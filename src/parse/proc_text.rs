@@ -123,7 +123,10 @@ mod tests {
         // /proc/self/task/<tid>/stat of a Node 20 libuv worker, Linux 6.18
         let text = b"1669 (node) S 1500 1662 1500 34816 1662 1077936192 2 0 0 0 0 0 0 0 20 0 11 0 12611 1283862528 12386 18446744073709551615 1 1 0 0 0 0 0 16781312 134234626 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         let s = parse_stat(text).unwrap();
-        assert_eq!((s.comm.as_str(), s.state, s.num_threads, s.starttime), ("node", 'S', 11, 12611));
+        assert_eq!(
+            (s.comm.as_str(), s.state, s.num_threads, s.starttime),
+            ("node", 'S', 11, 12611)
+        );
     }
 
     #[test]
@@ -135,8 +138,14 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(parse_numbers::<3>(b"313371 12345 6789 3 0 0 0\n"), Some([313371, 12345, 6789]));
-        assert_eq!(parse_numbers::<3>(b"1200467520 354123 1791\n"), Some([1200467520, 354123, 1791]));
+        assert_eq!(
+            parse_numbers::<3>(b"313371 12345 6789 3 0 0 0\n"),
+            Some([313371, 12345, 6789])
+        );
+        assert_eq!(
+            parse_numbers::<3>(b"1200467520 354123 1791\n"),
+            Some([1200467520, 354123, 1791])
+        );
         assert_eq!(parse_numbers::<3>(b"1 2\n"), None);
     }
 

@@ -351,7 +351,12 @@ fn proc_net_endpoint(s: &str, v6: bool) -> Option<(String, u16)> {
 }
 
 /// Parses /proc/net/{tcp,tcp6,udp,udp6}; `protocol` "tcp" or "udp".
-pub fn parse_proc_net_inet(text: &[u8], v6: bool, protocol: &'static str, out: &mut Vec<SocketInfo>) {
+pub fn parse_proc_net_inet(
+    text: &[u8],
+    v6: bool,
+    protocol: &'static str,
+    out: &mut Vec<SocketInfo>,
+) {
     let text = String::from_utf8_lossy(text);
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -433,7 +438,7 @@ pub fn parse_proc_net_unix(text: &[u8], out: &mut Vec<SocketInfo>) {
         out.push(SocketInfo {
             inode,
             family: Family::Unix,
-            protocol: unix_type_name(kind as u8),
+            protocol: unix_type_name(kind),
             state,
             local_address: path.clone(),
             local_port: None,
@@ -451,7 +456,18 @@ pub fn parse_proc_net_unix(text: &[u8], out: &mut Vec<SocketInfo>) {
 mod tests {
     use super::*;
 
-    fn inet_msg(family: u8, state: u8, sport: u16, dport: u16, src: [u8; 16], dst: [u8; 16], rq: u32, wq: u32, inode: u32) -> Vec<u8> {
+    #[allow(clippy::too_many_arguments)]
+    fn inet_msg(
+        family: u8,
+        state: u8,
+        sport: u16,
+        dport: u16,
+        src: [u8; 16],
+        dst: [u8; 16],
+        rq: u32,
+        wq: u32,
+        inode: u32,
+    ) -> Vec<u8> {
         let mut p = vec![family, state, 0, 0];
         p.extend_from_slice(&sport.to_be_bytes());
         p.extend_from_slice(&dport.to_be_bytes());
@@ -503,7 +519,10 @@ mod tests {
             a[15] = 1;
             a
         };
-        buf.extend(wrap(20, &inet_msg(AF_INET6, 10, 443, 0, v6, [0; 16], 0, 511, 99)));
+        buf.extend(wrap(
+            20,
+            &inet_msg(AF_INET6, 10, 443, 0, v6, [0; 16], 0, 511, 99),
+        ));
         let mut out = Vec::new();
         assert_eq!(decode_batch(&buf, &mut out), Batch::More);
         assert_eq!(out.len(), 2);

@@ -8,7 +8,10 @@ pub enum SyscallLine {
     Running,
     /// Blocked, but not inside a system call (e.g. a page fault).
     NotInSyscall,
-    InSyscall { nr: i64, args: [u64; 6] },
+    InSyscall {
+        nr: i64,
+        args: [u64; 6],
+    },
 }
 
 fn hex(s: &str) -> Option<u64> {
@@ -84,8 +87,8 @@ pub fn arg_target(name: &str) -> Option<ArgTarget> {
         | "flock" | "fsync" | "fdatasync" | "ftruncate" | "fallocate" | "getdents64"
         | "connect" | "accept" | "accept4" | "bind" | "listen" | "sendto" | "recvfrom"
         | "sendmsg" | "recvmsg" | "sendmmsg" | "recvmmsg" | "shutdown" | "getsockopt"
-        | "setsockopt" | "epoll_wait" | "epoll_pwait" | "epoll_pwait2" | "epoll_ctl"
-        | "fchmod" | "fchown" | "fstatfs" | "sync_file_range" | "fadvise64" | "readahead"
+        | "setsockopt" | "epoll_wait" | "epoll_pwait" | "epoll_pwait2" | "epoll_ctl" | "fchmod"
+        | "fchown" | "fstatfs" | "sync_file_range" | "fadvise64" | "readahead"
         | "io_uring_enter" | "syncfs" | "fgetxattr" | "fsetxattr" | "copy_file_range"
         | "splice" | "tee" | "vmsplice" | "inotify_add_watch" | "timerfd_settime"
         | "fanotify_mark" => Fd(0),
@@ -121,7 +124,10 @@ mod tests {
         );
         assert_eq!(
             l,
-            Some(SyscallLine::InSyscall { nr: 257, args: [0xffffff9c, 0x5a6b1c0, 0x80000, 0, 0, 0] })
+            Some(SyscallLine::InSyscall {
+                nr: 257,
+                args: [0xffffff9c, 0x5a6b1c0, 0x80000, 0, 0, 0]
+            })
         );
         assert_eq!(parse_syscall_line(b"0 0x1\n"), None);
         assert_eq!(parse_syscall_line(b""), None);
