@@ -7,6 +7,7 @@
 //! The Promise form runs on a dedicated thread, not the libuv threadpool: an inventory is most
 //! wanted when the pool is saturated, and it must not queue behind the work it diagnoses.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -135,9 +136,21 @@ fn vanished(fd: i32, errno: i32) -> FdRecord {
     }
 }
 
+/// "<fd>\0" into `name`, without allocating.
 fn fd_name(name: &mut Vec<u8>, fd: i32) {
     name.clear();
-    name.extend_from_slice(fd.to_string().as_bytes());
+    let mut digits = [0u8; 12];
+    let mut i = digits.len();
+    let mut v = fd.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    name.extend_from_slice(&digits[i..]);
     name.push(0);
 }
 
@@ -150,15 +163,10 @@ fn scan_failure(e: i32, what: &str) -> String {
 }
 
 /// One descriptor: its target (readlink), type and inode. For our own descriptors fstat comes
-/// first and is cheap (no path walk); a socket's target is then "socket:[<inode>]" exactly as
-/// the kernel's readlink prints it, so the costly readlink is skipped for sockets.
-fn describe_one(
-    dir: &DirFd,
-    fd: i32,
-    own: bool,
-    name: &mut Vec<u8>,
-    link: &mut [u8],
-) -> FdRecord {
+/// first and is cheap (no path walk); a socket's target is then "socket:[<inode>]" and an
+/// anonymous pipe's (a FIFO on pipefs) "pipe:[<inode>]", exactly as the kernel's readlink
+/// prints them (sockfs_dname, pipefs_dname), so the costly readlink is skipped for those.
+fn describe_one(dir: &DirFd, fd: i32, own: bool, name: &mut Vec<u8>, link: &mut [u8]) -> FdRecord {
     fd_name(name, fd);
     let mut rec = FdRecord {
         fd,
@@ -172,10 +180,17 @@ fn describe_one(
     };
     let pre = if own { Some(sys::fstat_fd(fd)) } else { None };
     if let Some(Ok(st)) = pre {
-        if st.mode & libc::S_IFMT == libc::S_IFSOCK {
+        let fmt = st.mode & libc::S_IFMT;
+        if fmt == libc::S_IFSOCK {
             rec.kind = FdType::Socket;
             rec.inode = Some(st.ino);
             rec.target = Some(format!("socket:[{}]", st.ino));
+            return rec;
+        }
+        if fmt == libc::S_IFIFO && Some(st.dev) == sys::pipefs_dev() {
+            rec.kind = FdType::Pipe;
+            rec.inode = Some(st.ino);
+            rec.target = Some(format!("pipe:[{}]", st.ino));
             return rec;
         }
     }
@@ -186,7 +201,10 @@ fn describe_one(
         Ok(n) => n,
         Err(e) => return vanished(fd, e),
     };
-    let target = String::from_utf8_lossy(&link[..n]).into_owned();
+    let target = match std::str::from_utf8(&link[..n]) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(&link[..n]).into_owned(),
+    };
     match classify_target(&target) {
         TargetKind::Known(kind, ino) => {
             rec.kind = kind;
@@ -282,7 +300,12 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
     }
 
     if opts.sockets && any_socket {
-        let table = socket_table(opts.pid, opts.sockdiag);
+        let wanted: HashSet<u64> = records
+            .iter()
+            .filter(|r| r.kind == FdType::Socket)
+            .filter_map(|r| r.inode)
+            .collect();
+        let table = socket_table(opts.pid, opts.sockdiag, Some(&wanted));
         for rec in records
             .iter_mut()
             .filter(|r| r.kind == FdType::Socket && r.error.is_none())
@@ -611,6 +634,15 @@ pub fn fds_async(env: &Env, options: NativeFdsOptions) -> Result<Object<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fd_names() {
+        let mut n = Vec::new();
+        for fd in [0, 7, 10, 12345, i32::MAX] {
+            fd_name(&mut n, fd);
+            assert_eq!(n, format!("{fd}\0").into_bytes());
+        }
+    }
 
     #[test]
     fn scans_itself() {

@@ -3,7 +3,7 @@
 //! the kernel refuses netlink (seccomp'd sandboxes, missing *_diag modules). Reused by fds()
 //! and meant for socketState() and `kernelscope inspect <pid>`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::parse::sockdiag::{
     decode_batch, inet_request, link_unix_peers, parse_proc_net_inet, parse_proc_net_unix,
@@ -100,6 +100,7 @@ fn netlink_dump(
     seq: u32,
     buf: &mut [u8],
     out: &mut Vec<SocketInfo>,
+    keep: &dyn Fn(u64) -> bool,
 ) -> Result<(), i32> {
     let req = if dump.family == 1 {
         unix_request(seq)
@@ -113,7 +114,7 @@ fn netlink_dump(
         if n == 0 {
             return Err(libc::EIO);
         }
-        match decode_batch(&buf[..n], out) {
+        match decode_batch(&buf[..n], out, keep) {
             Batch::More => {}
             Batch::Done => break,
             Batch::Error(e) => {
@@ -169,8 +170,10 @@ fn other_netns(pid: i32) -> bool {
 }
 
 /// Every TCP, UDP and unix socket of the network namespace of `pid` (None: this process),
-/// keyed by inode. Never fails as a whole: dumps that fail are listed in `failures`.
-pub fn socket_table(pid: Option<i32>, mode: Mode) -> SocketTable {
+/// keyed by inode; with `wanted`, inet sockets outside that set are left out early. Never
+/// fails as a whole: dumps that fail are listed in `failures`.
+pub fn socket_table(pid: Option<i32>, mode: Mode, wanted: Option<&HashSet<u64>>) -> SocketTable {
+    let keep = |ino: u64| wanted.is_none_or(|w| w.contains(&ino));
     let use_netlink =
         mode == Mode::Auto && pid.is_none_or(|p| p == sys::getpid() || !other_netns(p));
     let mut netlink_error: Option<i32> = None;
@@ -192,7 +195,7 @@ pub fn socket_table(pid: Option<i32>, mode: Mode) -> SocketTable {
     for (i, dump) in DUMPS.iter().enumerate() {
         let mut why = Vec::new();
         if let Some(nl) = &nl {
-            match netlink_dump(nl, dump, i as u32 + 1, &mut buf, &mut found) {
+            match netlink_dump(nl, dump, i as u32 + 1, &mut buf, &mut found, &keep) {
                 Ok(()) => {
                     sources[i] = Some(Source::Netlink);
                     continue;
@@ -231,7 +234,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         for mode in [Mode::Auto, Mode::ProcNet] {
-            let t = socket_table(None, mode);
+            let t = socket_table(None, mode, None);
             let s = t
                 .sockets
                 .values()

@@ -370,6 +370,7 @@ pub fn readlinkat(dir: &DirFd, name: &[u8], buf: &mut [u8]) -> SysResult<usize> 
 pub struct ModeIno {
     pub mode: u32,
     pub ino: u64,
+    pub dev: u64,
 }
 
 /// fstat(2) of one of this process's own descriptors.
@@ -384,6 +385,7 @@ pub fn fstat_fd(fd: i32) -> SysResult<ModeIno> {
     Ok(ModeIno {
         mode: st.st_mode,
         ino: st.st_ino,
+        dev: st.st_dev,
     })
 }
 
@@ -402,6 +404,7 @@ pub fn fstatat_follow(dir: &DirFd, name: &[u8]) -> SysResult<ModeIno> {
     Ok(ModeIno {
         mode: st.st_mode,
         ino: st.st_ino,
+        dev: st.st_dev,
     })
 }
 
@@ -540,4 +543,27 @@ impl Drop for NetlinkSocket {
         // SAFETY: fd was opened by sock_diag() and is closed exactly once, here.
         unsafe { libc::close(self.fd) };
     }
+}
+
+/// st_dev of pipefs, where every anonymous pipe lives: learnt once from a pipe made and closed
+/// for the purpose. None when no pipe could be made.
+pub fn pipefs_dev() -> Option<u64> {
+    static DEV: once_cell::sync::OnceCell<Option<u64>> = once_cell::sync::OnceCell::new();
+    *DEV.get_or_init(|| {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: fds is a writable array of two ints, as pipe2 requires.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+        if rc != 0 {
+            return None;
+        }
+        // SAFETY: stat is plain old data; all-zero is valid.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fds[0] was just opened by pipe2 and st is writable.
+        let ok = unsafe { libc::fstat(fds[0], &mut st) } == 0;
+        for fd in fds {
+            // SAFETY: both ends were opened by pipe2 above and are closed exactly once.
+            unsafe { libc::close(fd) };
+        }
+        ok.then_some(st.st_dev)
+    })
 }

@@ -106,13 +106,17 @@ fn nlmsghdr(out: &mut Vec<u8>, payload_len: usize, seq: u32) {
     out.extend_from_slice(&0u32.to_ne_bytes());
 }
 
-/// A dump request for every inet socket of one family and protocol, all states.
+/// Every TCP state but TIME_WAIT (6) and NEW_SYN_RECV (12): those are kernel-only minisockets
+/// with no inode and no descriptor, and a busy server has thousands of them.
+pub const INET_STATES_WITH_FDS: u32 = !((1 << 6) | (1 << 12));
+
+/// A dump request for every inet socket of one family and protocol that can own a descriptor.
 pub fn inet_request(family: u8, protocol: u8, seq: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(NLMSG_HDRLEN + 56);
     nlmsghdr(&mut out, 56, seq);
     // struct inet_diag_req_v2: family, protocol, ext, pad, states, inet_diag_sockid (48 bytes)
     out.extend_from_slice(&[family, protocol, 0, 0]);
-    out.extend_from_slice(&u32::MAX.to_ne_bytes());
+    out.extend_from_slice(&INET_STATES_WITH_FDS.to_ne_bytes());
     out.extend_from_slice(&[0u8; 48]);
     out
 }
@@ -153,8 +157,11 @@ const fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-/// Decodes one datagram of a dump reply, appending the sockets found to `out`.
-pub fn decode_batch(buf: &[u8], out: &mut Vec<SocketInfo>) -> Batch {
+/// Decodes one datagram of a dump reply, appending the sockets found to `out`. Inet sockets
+/// for which `keep(inode)` is false are skipped before any allocation (a namespace can hold
+/// far more sockets than the process asking); unix sockets are all kept, their names are
+/// needed to name the peers of the kept ones.
+pub fn decode_batch(buf: &[u8], out: &mut Vec<SocketInfo>, keep: &dyn Fn(u64) -> bool) -> Batch {
     let mut off = 0;
     while off + NLMSG_HDRLEN <= buf.len() {
         let (Some(len), Some(kind)) = (u32_ne(buf, off), u16_ne(buf, off + 4)) else {
@@ -176,7 +183,7 @@ pub fn decode_batch(buf: &[u8], out: &mut Vec<SocketInfo>) -> Batch {
                 };
             }
             SOCK_DIAG_BY_FAMILY => {
-                if let Some(s) = decode_diag_msg(payload) {
+                if let Some(s) = decode_diag_msg(payload, keep) {
                     out.push(s);
                 }
             }
@@ -203,17 +210,20 @@ fn inet_addr(family: u8, raw: &[u8]) -> Option<String> {
 }
 
 /// Decodes one inet_diag_msg or unix_diag_msg payload.
-pub fn decode_diag_msg(p: &[u8]) -> Option<SocketInfo> {
+pub fn decode_diag_msg(p: &[u8], keep: &dyn Fn(u64) -> bool) -> Option<SocketInfo> {
     let family = *p.first()?;
     match family {
-        AF_INET | AF_INET6 => decode_inet(p),
+        AF_INET | AF_INET6 => decode_inet(p, keep),
         AF_UNIX => decode_unix(p),
         _ => None,
     }
 }
 
-fn decode_inet(p: &[u8]) -> Option<SocketInfo> {
+fn decode_inet(p: &[u8], keep: &dyn Fn(u64) -> bool) -> Option<SocketInfo> {
     if p.len() < INET_DIAG_MSG_LEN {
+        return None;
+    }
+    if !keep(u32_ne(p, 68)? as u64) {
         return None;
     }
     let family = p[0];
@@ -524,7 +534,7 @@ mod tests {
             &inet_msg(AF_INET6, 10, 443, 0, v6, [0; 16], 0, 511, 99),
         ));
         let mut out = Vec::new();
-        assert_eq!(decode_batch(&buf, &mut out), Batch::More);
+        assert_eq!(decode_batch(&buf, &mut out, &|_| true), Batch::More);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].inode, 4242);
         assert_eq!(out[0].state, "established");
@@ -537,12 +547,17 @@ mod tests {
         assert_eq!(out[1].state, "listen");
         assert_eq!(out[1].local_address.as_deref(), Some("::1"));
         assert_eq!(out[1].remote_address.as_deref(), Some("::"));
+        // a filter skips inet sockets that are not wanted
+        let mut few = Vec::new();
+        decode_batch(&buf, &mut few, &|ino| ino == 99);
+        assert_eq!(few.len(), 1);
+        assert_eq!(few[0].inode, 99);
         let done = wrap(3, &0u32.to_ne_bytes());
-        assert_eq!(decode_batch(&done, &mut out), Batch::Done);
+        assert_eq!(decode_batch(&done, &mut out, &|_| true), Batch::Done);
         let err = wrap(2, &(-13i32).to_ne_bytes());
-        assert_eq!(decode_batch(&err, &mut out), Batch::Error(13));
+        assert_eq!(decode_batch(&err, &mut out, &|_| true), Batch::Error(13));
         // a truncated message is ignored, not read past
-        assert_eq!(decode_batch(&buf[..30], &mut out), Batch::More);
+        assert_eq!(decode_batch(&buf[..30], &mut out, &|_| true), Batch::More);
     }
 
     #[test]
@@ -564,7 +579,7 @@ mod tests {
         p.extend_from_slice(&4u16.to_ne_bytes());
         p.extend_from_slice(&10u32.to_ne_bytes());
         p.extend_from_slice(&20u32.to_ne_bytes());
-        let s = decode_diag_msg(&p).unwrap();
+        let s = decode_diag_msg(&p, &|_| false).unwrap();
         assert_eq!(s.inode, 77);
         assert_eq!(s.protocol, "stream");
         assert_eq!(s.state, "established");
