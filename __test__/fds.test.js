@@ -319,6 +319,13 @@ test('fds() answers while the libuv threadpool is saturated', () => {
   assert.ok(out.ms < 2000, `fds() took ${out.ms} ms with the pool saturated`)
 })
 
+test('threads() reports the kernelscope-fds thread with role other', async () => {
+  await ks.fds()
+  const t = ks.threads({ syscalls: false }).find((x) => x.name === 'kernelscope-fds')
+  assert.ok(t, 'the dedicated thread exists after fds()')
+  assert.equal(t.role, 'other')
+})
+
 test('churn: threads opening and closing fds while 1000 inventories run never throws', async (t) => {
   const { Worker } = require('node:worker_threads')
   const dir = tmpdir()

@@ -60,6 +60,15 @@ function jsLoop () {
   return out
 }
 
+// the Promise twin a user would write to stay off the event loop (readlink on the threadpool)
+async function jsLoopAsync () {
+  const fsp = fs.promises
+  const names = await fsp.readdir('/proc/self/fd')
+  const out = await Promise.all(names.map((name) => fsp.readlink(`/proc/self/fd/${name}`)
+    .then((target) => ({ fd: Number(name), target }), () => null)))
+  return out.filter(Boolean)
+}
+
 function lsof () {
   const t0 = now()
   const r = spawnSync('lsof', ['-n', '-P', '-p', String(process.pid)], { maxBuffer: 1 << 30 })
@@ -72,16 +81,18 @@ async function measure (total, rounds) {
   const { count } = await setup(total)
   const hasLsof = spawnSync('lsof', ['-v']).status === 0
   const lsofEvery = total > 20000 ? 4 : 2 // lsof is slow: fewer of its runs, still interleaved
-  const t = { fdsSync: [], fds: [], fdsNoSockets: [], fdinfo: [], jsLoop: [], report: [], lsof: [] }
+  const t = { fdsSync: [], fds: [], fdsNoSockets: [], fdinfo: [], jsLoop: [], jsLoopAsync: [], report: [], lsof: [] }
   // warm-up
   ks.fdsSync()
   await ks.fds()
   jsLoop()
+  await jsLoopAsync()
   process.report.getReport()
   let sample = null
   for (let r = 0; r < rounds; r++) {
     let t0 = now(); const a = await ks.fds(); t.fds.push(now() - t0)
     t0 = now(); jsLoop(); t.jsLoop.push(now() - t0)
+    t0 = now(); await jsLoopAsync(); t.jsLoopAsync.push(now() - t0)
     t0 = now(); ks.fdsSync(); t.fdsSync.push(now() - t0)
     t0 = now(); process.report.getReport(); t.report.push(now() - t0)
     t0 = now(); ks.fdsSync({ sockets: false }); t.fdsNoSockets.push(now() - t0)
@@ -100,11 +111,11 @@ const ratio = (a, b) => (a === null || b === null ? 'n/a' : `${(a / b).toFixed(1
 
 function table (results) {
   const lines = []
-  lines.push('| fds open (TCP sockets) | `fds()` ms | `fdsSync()` ms | `fdsSync({ sockets: false })` ms | `fdsSync({ fdinfo: true })` ms | JS readdir+readlink ms | `process.report.getReport()` ms | `lsof -p PID` ms | lsof / fds() | readdir loop / fds() | getReport / fds() |')
-  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  lines.push('| fds open (TCP sockets) | `fds()` ms | `fdsSync()` ms | `fdsSync({ sockets: false })` ms | `fdsSync({ fdinfo: true })` ms | JS readdirSync+readlinkSync ms | JS fs.promises readdir+readlink ms | `process.report.getReport()` ms | `lsof -p PID` ms | lsof / fds() | sync readdir loop / fds() | fs.promises loop / fds() | getReport / fds() | `fdsSync()` µs per fd |')
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
   for (const r of results) {
     const m = r.med
-    lines.push(`| ${r.total} (${r.tcp}) | ${f(m.fds)} | ${f(m.fdsSync)} | ${f(m.fdsNoSockets)} | ${f(m.fdinfo)} | ${f(m.jsLoop)} | ${f(m.report)} | ${f(m.lsof)} | ${ratio(m.lsof, m.fds)} | ${ratio(m.jsLoop, m.fds)} | ${ratio(m.report, m.fds)} |`)
+    lines.push(`| ${r.total} (${r.tcp}) | ${f(m.fds)} | ${f(m.fdsSync)} | ${f(m.fdsNoSockets)} | ${f(m.fdinfo)} | ${f(m.jsLoop)} | ${f(m.jsLoopAsync)} | ${f(m.report)} | ${f(m.lsof)} | ${ratio(m.lsof, m.fds)} | ${ratio(m.jsLoop, m.fds)} | ${ratio(m.jsLoopAsync, m.fds)} | ${ratio(m.report, m.fds)} | ${(m.fdsSync * 1000 / r.total).toFixed(2)} |`)
   }
   return lines.join('\n')
 }
@@ -120,25 +131,38 @@ async function main () {
   }
   const sizes = [[10000, 21], [100000, 7]]
   const results = []
-  for (const [total, rounds] of sizes) {
-    const limit = total + 5000
-    const cmd = `ulimit -Hn ${limit} 2>/dev/null; ulimit -n ${limit} && exec "$0" "$1" --child ${total} ${rounds}`
-    const r = spawnSync('sh', ['-c', cmd, process.execPath, __filename], { encoding: 'utf8', maxBuffer: 1 << 26 })
+  const notes = []
+  const hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim())
+  for (let [total, rounds] of sizes) {
+    const run = (n) => {
+      const limit = n + 5000
+      const cmd = `ulimit -Hn ${limit} 2>/dev/null; ulimit -n ${limit} && exec "$0" "$1" --child ${n} ${rounds}`
+      return spawnSync('sh', ['-c', cmd, process.execPath, __filename], { encoding: 'utf8', maxBuffer: 1 << 26 })
+    }
+    let r = run(total)
+    if (r.status !== 0 && Number.isFinite(hard) && hard < total + 5000) {
+      // the hard limit cannot be raised here (no CAP_SYS_RESOURCE): the largest size allowed
+      const allowed = Math.floor((hard - 5000) / 1000) * 1000
+      notes.push(`${total} fds could not be opened here: the hard RLIMIT_NOFILE is ${hard} and cannot be raised ` +
+        `(${r.stderr.trim().split('\n').pop()}); measured at ${allowed} fds instead, the most this machine allows.`)
+      total = allowed
+      r = run(total)
+    }
     if (r.status !== 0) {
-      process.stderr.write(`fds bench at ${total} fds failed or was not allowed (raising the fd limit needs privilege):\n${r.stderr}\n`)
+      process.stderr.write(`fds bench at ${total} fds failed:\n${r.stderr}\n`)
       continue
     }
     results.push(JSON.parse(r.stdout.trim().split('\n').pop()))
   }
-  let lsofVersion = 'absent'
-  try { lsofVersion = (execFileSync('lsof', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).match(/revision: ([\d.]+)/) || [])[1] } catch (err) {
-    lsofVersion = ((err.stderr || '').match(/revision: ([\d.]+)/) || [])[1] || 'unknown'
-  }
+  const lv = spawnSync('lsof', ['-v'], { encoding: 'utf8' })
+  const lsofVersion = lv.error ? 'absent' : ((lv.stdout + lv.stderr).match(/revision: ([\d.]+)/) || [])[1] || 'unknown'
+
   const head = `Machine: ${os.cpus().length} CPUs (nproc ${os.availableParallelism()}), Linux ${os.release()}, Node ${process.version}, lsof ${lsofVersion}; ${new Date().toISOString()}.\n` +
     'Descriptors: files, 1,000 pipe ends, 2,000 TCP sockets (1,000 loopback connections, both ends) and Node\'s own. ' +
     'Medians of interleaved rounds in one process (' + results.map((r) => `${r.total} fds: ${r.runs.fds} rounds, lsof ${r.runs.lsof}`).join('; ') + '); ' +
     'lsof is timed as a whole spawned process (`lsof -n -P -p PID`), everything else in-process. Lower is better; ratios = peer / `fds()`.\n'
-  const out = `# Descriptor inventory benchmark\n\n${head}\n${table(results)}\n`
+  const out = `# Descriptor inventory benchmark\n\n${head}\n${table(results)}\n` +
+    (notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '')
   process.stdout.write(out)
   if (process.argv.includes('--write')) {
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true })

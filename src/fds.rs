@@ -70,9 +70,9 @@ pub struct FdRecord {
     pub target: Option<String>,
     pub inode: Option<u64>,
     pub error: Option<String>,
-    pub socket: Option<SocketInfo>,
+    pub socket: Option<Box<SocketInfo>>,
     pub socket_error: Option<String>,
-    pub info: Option<FdInfo>,
+    pub info: Option<Box<FdInfo>>,
 }
 
 /// Why a scan failed as a whole: the /proc directory could not be read.
@@ -288,7 +288,7 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
                                 rec.error = Some("replaced during the scan".to_string());
                             }
                         }
-                        rec.info = Some(info);
+                        rec.info = Some(Box::new(info));
                     }
                     Err(e) if e == libc::ENOENT || e == libc::EBADF => {
                         rec.error = Some("closed during the scan".to_string());
@@ -312,7 +312,7 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
         {
             let Some(ino) = rec.inode else { continue };
             if let Some(s) = table.sockets.get(&ino) {
-                rec.socket = Some(s.clone());
+                rec.socket = Some(Box::new(s.clone()));
                 continue;
             }
             rec.socket_error = Some(if !table.failures.is_empty() {
