@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -267,7 +268,23 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
     }
     numbers.sort_unstable();
 
-    let mut records = describe_all(&dir, &numbers, own);
+    // The socket dump and the readlinks are independent kernel work: when the last scan saw
+    // sockets and there is a second CPU, the dump runs on a helper thread meanwhile.
+    let early = opts.sockets
+        && EXPECT_SOCKETS.load(Ordering::Relaxed)
+        && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+    let (mut records, early_table) = std::thread::scope(|scope| {
+        let dump = if early {
+            std::thread::Builder::new()
+                .name("kernelscope-sockdiag".into())
+                .spawn_scoped(scope, || socket_table(opts.pid, opts.sockdiag, None))
+                .ok()
+        } else {
+            None
+        };
+        let records = describe_all(&dir, &numbers, own);
+        (records, dump.and_then(|h| h.join().ok()))
+    });
     let any_socket = records.iter().any(|r| r.kind == FdType::Socket);
     let mut name = Vec::with_capacity(16);
     drop(dir);
@@ -299,13 +316,33 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
         }
     }
 
+    if opts.sockets {
+        EXPECT_SOCKETS.store(any_socket, Ordering::Relaxed);
+    }
     if opts.sockets && any_socket {
         let wanted: HashSet<u64> = records
             .iter()
             .filter(|r| r.kind == FdType::Socket)
             .filter_map(|r| r.inode)
             .collect();
-        let table = socket_table(opts.pid, opts.sockdiag, Some(&wanted));
+        let table = match early_table {
+            Some(mut table) => {
+                // sockets made after the early dump started: one more, filtered dump
+                let missing: HashSet<u64> = records
+                    .iter()
+                    .filter(|r| r.kind == FdType::Socket && r.error.is_none())
+                    .filter(|r| r.inode.is_some_and(|i| !table.sockets.contains_key(&i)))
+                    .filter(|r| !own || sys::socket_domain(r.fd).is_ok_and(dumped_domain))
+                    .filter_map(|r| r.inode)
+                    .collect();
+                if !missing.is_empty() {
+                    let more = socket_table(opts.pid, opts.sockdiag, Some(&missing));
+                    table.sockets.extend(more.sockets);
+                }
+                table
+            }
+            None => socket_table(opts.pid, opts.sockdiag, Some(&wanted)),
+        };
         for rec in records
             .iter_mut()
             .filter(|r| r.kind == FdType::Socket && r.error.is_none())
@@ -329,6 +366,14 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
     }
     Ok(records)
 }
+
+/// Families the socket dumps cover.
+fn dumped_domain(d: i32) -> bool {
+    d == libc::AF_INET || d == libc::AF_INET6 || d == libc::AF_UNIX
+}
+
+/// Whether the previous scan found sockets: then the next one starts its socket dump early.
+static EXPECT_SOCKETS: AtomicBool = AtomicBool::new(true);
 
 fn domain_name(d: i32) -> String {
     match d {
