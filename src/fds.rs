@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -23,9 +23,10 @@ use crate::parse::fdinfo::{
     classify_target, clock_name, epoll_event_names, inotify_mask_names, open_flag_names,
     parse_fdinfo, type_from_mode, FdInfo, FdType, TargetKind,
 };
+use crate::parse::proc_text::field;
 use crate::parse::sockdiag::SocketInfo;
 use crate::sockdiag::{socket_table, Mode};
-use crate::sys::{self, DirFd};
+use crate::sys::{self, DirFd, ModeIno, SysResult};
 
 /// Columns of one record in `nums`; lib/fds.js reads the same layout.
 pub mod col {
@@ -167,7 +168,13 @@ fn scan_failure(e: i32, what: &str) -> String {
 /// first and is cheap (no path walk); a socket's target is then "socket:[<inode>]" and an
 /// anonymous pipe's (a FIFO on pipefs) "pipe:[<inode>]", exactly as the kernel's readlink
 /// prints them (sockfs_dname, pipefs_dname), so the costly readlink is skipped for those.
-fn describe_one(dir: &DirFd, fd: i32, own: bool, name: &mut Vec<u8>, link: &mut [u8]) -> FdRecord {
+fn describe_one(
+    dir: &DirFd,
+    fd: i32,
+    pre: Option<SysResult<ModeIno>>,
+    name: &mut Vec<u8>,
+    link: &mut [u8],
+) -> FdRecord {
     fd_name(name, fd);
     let mut rec = FdRecord {
         fd,
@@ -179,7 +186,6 @@ fn describe_one(dir: &DirFd, fd: i32, own: bool, name: &mut Vec<u8>, link: &mut 
         socket_error: None,
         info: None,
     };
-    let pre = if own { Some(sys::fstat_fd(fd)) } else { None };
     if let Some(Ok(st)) = pre {
         let fmt = st.mode & libc::S_IFMT;
         if fmt == libc::S_IFSOCK {
@@ -239,13 +245,66 @@ fn describe_one(dir: &DirFd, fd: i32, own: bool, name: &mut Vec<u8>, link: &mut 
 }
 
 /// One thread does the readlinks: split over threads they contend in the kernel's /proc
-/// lookups (measured slower with 2 threads on a 2-core Linux 6.18 machine).
-fn describe_all(dir: &DirFd, fds: &[i32], own: bool) -> Vec<FdRecord> {
+/// lookups (measured slower with 2 threads on a 2-core Linux 6.18 machine). `listed` holds the
+/// fstat of each of our own fds when the listing already made it.
+fn describe_all(dir: &DirFd, listed: &Listed, own: bool) -> Vec<FdRecord> {
     let mut link = vec![0u8; 4096];
     let mut name = Vec::with_capacity(16);
-    fds.iter()
-        .map(|&fd| describe_one(dir, fd, own, &mut name, &mut link))
+    listed
+        .fds
+        .iter()
+        .enumerate()
+        .map(|(i, &fd)| {
+            let pre = match listed.stats.get(i) {
+                Some(st) => Some(Ok(*st)),
+                None if own => Some(sys::fstat_fd(fd)),
+                None => None,
+            };
+            describe_one(dir, fd, pre, &mut name, &mut link)
+        })
         .collect()
+}
+
+/// The descriptor numbers, and when they came from probing, their fstat (same order).
+struct Listed {
+    fds: Vec<i32>,
+    stats: Vec<ModeIno>,
+}
+
+/// Descriptor count of the previous scan of this process: probing pays off only for big tables.
+static LAST_OWN_COUNT: AtomicUsize = AtomicUsize::new(0);
+const PROBE_FROM: usize = 1024;
+
+/// Our own descriptors by probing every number below the fd table size (FDSize in
+/// /proc/self/status) with fstat: an unused number costs one failing fstat, a used one the
+/// fstat the scan needs anyway — cheaper than getdents64 of /proc/self/fd, which makes a dentry
+/// per entry, when the table is mostly in use. None when that is not the case (a table much
+/// larger than the last count, or FDSize unreadable): then list with getdents64.
+fn probe_own_fds(skip: i32) -> Option<Listed> {
+    let last = LAST_OWN_COUNT.load(Ordering::Relaxed);
+    if last < PROBE_FROM {
+        return None;
+    }
+    let mut buf = [0u8; 4096];
+    let n = sys::read_file_into(b"/proc/self/status", &mut buf).ok()?;
+    let size = field(&buf[..n], "FDSize")? as usize;
+    if size > last * 2 + PROBE_FROM || size > i32::MAX as usize {
+        return None;
+    }
+    let mut out = Listed {
+        fds: Vec::with_capacity(last + 64),
+        stats: Vec::with_capacity(last + 64),
+    };
+    for fd in 0..size as i32 {
+        if fd == skip {
+            continue;
+        }
+        if let Ok(st) = sys::fstat_fd(fd) {
+            out.fds.push(fd);
+            out.stats.push(st);
+        }
+    }
+    Some(out)
 }
 
 /// Lists and classifies every descriptor of `opts.pid` (this process when None).
@@ -257,16 +316,29 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
         errno,
         path: fd_path.clone(),
     })?;
-    let mut numbers = list_fds(&dir).map_err(|errno| ScanError {
-        syscall: "getdents64",
-        errno,
-        path: fd_path.clone(),
-    })?;
+    let probed = if own { probe_own_fds(dir.raw()) } else { None };
+    let listed = match probed {
+        Some(listed) => listed,
+        None => {
+            let mut fds = list_fds(&dir).map_err(|errno| ScanError {
+                syscall: "getdents64",
+                errno,
+                path: fd_path.clone(),
+            })?;
+            if own {
+                // the directory we are reading is not one of the caller's descriptors
+                fds.retain(|&fd| fd != dir.raw());
+            }
+            fds.sort_unstable();
+            Listed {
+                fds,
+                stats: Vec::new(),
+            }
+        }
+    };
     if own {
-        // the directory we are reading is not one of the caller's descriptors
-        numbers.retain(|&fd| fd != dir.raw());
+        LAST_OWN_COUNT.store(listed.fds.len(), Ordering::Relaxed);
     }
-    numbers.sort_unstable();
 
     // The socket dump and the readlinks are independent kernel work: when the last scan saw
     // sockets and there is a second CPU, the dump runs on a helper thread meanwhile.
@@ -282,7 +354,7 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
         } else {
             None
         };
-        let records = describe_all(&dir, &numbers, own);
+        let records = describe_all(&dir, &listed, own);
         (records, dump.and_then(|h| h.join().ok()))
     });
     let any_socket = records.iter().any(|r| r.kind == FdType::Socket);
