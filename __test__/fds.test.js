@@ -280,6 +280,50 @@ test('another process: its fds by pid; a missing pid is ENOENT', async (t) => {
   await assert.rejects(ks.fds({ pid: 0x7ffffff0 }), { code: 'ENOENT' })
 })
 
+test('every descriptor kind is classified (a Python process opens them; read through { pid })', async (t) => {
+  if (spawnSync('python3', ['-c', '1']).status !== 0) {
+    t.skip('python3 not installed: it makes the pidfd/timerfd/signalfd/io_uring fixture')
+    return
+  }
+  const child = spawn('python3', [path.join(__dirname, 'fixtures', 'fd_zoo.py')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.after(() => child.kill())
+  let out = ''
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => { out += d; if (out.includes('ready\n')) resolve() })
+    child.once('exit', () => reject(new Error(`fixture exited early: ${out}`)))
+  })
+  const expected = new Map(out.trim().split('\n').filter((l) => l !== 'ready').map((l) => {
+    const [name, fd] = l.split(' ')
+    return [Number(fd), name]
+  }))
+  const inv = await ks.fds({ pid: child.pid, fdinfo: true })
+  const byFd = new Map(inv.map((e) => [e.fd, e]))
+  for (const [fd, type] of expected) {
+    const e = byFd.get(fd)
+    assert.ok(e, `${type} fd ${fd} listed`)
+    assert.equal(e.type, type, `fd ${fd} ${e.target}`)
+    assert.equal(e.target, fs.readlinkSync(`/proc/${child.pid}/fd/${fd}`))
+    assert.equal(e.error, null)
+  }
+  const fdOf = (type) => [...expected].find(([, t]) => t === type)[0]
+  const of = (type) => byFd.get(fdOf(type))
+  assert.equal(of('socket').socket.protocol, 'udp')
+  assert.equal(of('socket').socket.localAddress, '127.0.0.1')
+  assert.equal(of('socket').socket.state, 'unconnected')
+  assert.deepEqual(of('epoll').epoll.watches.map((w) => [w.fd, w.events]), [[fdOf('pipe'), ['EPOLLIN', 'EPOLLERR', 'EPOLLHUP', 'EPOLLET']]]) // epoll_ctl always adds ERR and HUP
+  assert.deepEqual(of('eventfd').eventfd, { count: 7, semaphore: false })
+  assert.ok(of('eventfd').flags.includes('O_NONBLOCK'))
+  const tfd = of('timerfd').timerfd
+  assert.equal(tfd.clock, 'monotonic')
+  assert.equal(tfd.intervalMs, 2000)
+  assert.ok(tfd.valueMs > 50000 && tfd.valueMs <= 60000, `valueMs ${tfd.valueMs}`)
+  assert.deepEqual(of('inotify').inotify.watches.map((w) => w.events), [['IN_CREATE', 'IN_DELETE']])
+  assert.equal(of('char-device').flags[0], 'O_WRONLY')
+  assert.ok(of('char-device').flags.includes('O_APPEND'))
+  assert.ok(of('directory').flags.includes('O_DIRECTORY'))
+  assert.equal(of('file').position, 0)
+})
+
 test('/proc/net fallback resolves sockets too', async (t) => {
   const server = net.createServer()
   await listen(server, 0, '127.0.0.1')
