@@ -343,6 +343,27 @@ test('/proc/net fallback resolves sockets too', async (t) => {
   assert.ok(inv.some((x) => x.socket && x.socket.state === 'listen' && x.socket.localPort === server.address().port))
 })
 
+test('where neither netlink nor /proc/net works, socket is null with the reason, never a throw', async (t) => {
+  const server = net.createServer()
+  await listen(server, 0, '127.0.0.1')
+  t.after(() => server.close())
+  process.env.KERNELSCOPE_SOCKDIAG = 'off'
+  let inv
+  try {
+    inv = ks.fdsSync()
+    await ks.fds() // the Promise form takes the same path
+  } finally {
+    delete process.env.KERNELSCOPE_SOCKDIAG
+  }
+  const sockets = inv.filter((e) => e.type === 'socket')
+  assert.ok(sockets.length >= 1)
+  for (const e of sockets) {
+    assert.equal(e.socket, null)
+    assert.match(e.socketError, /^socket tables unavailable: tcp: disabled/)
+    assert.equal(e.target, `socket:[${e.inode}]`)
+  }
+})
+
 test('fds() answers while the libuv threadpool is saturated', () => {
   const dir = tmpdir()
   const fifo = path.join(dir, 'fifo')

@@ -76,7 +76,7 @@ function nativeOptions (options) {
   const sockets = optionalBoolean(opts, 'sockets', true)
   const fdinfo = optionalBoolean(opts, 'fdinfo', false)
   const pid = optionalInteger(opts, 'pid', undefined, 1, 0x7fffffff)
-  return { pid, sockets, fdinfo, procNetOnly: process.env.KERNELSCOPE_SOCKDIAG === 'procnet' }
+  return { pid, sockets, fdinfo, sockdiag: process.env.KERNELSCOPE_SOCKDIAG || 'auto' }
 }
 
 /** Every open descriptor, classified; the scan runs on a dedicated native thread. */

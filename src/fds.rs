@@ -637,8 +637,9 @@ pub struct NativeFdsOptions {
     pub pid: Option<i32>,
     pub sockets: bool,
     pub fdinfo: bool,
-    /// Use only /proc/net for sockets (tests of the fallback; KERNELSCOPE_SOCKDIAG=procnet).
-    pub proc_net_only: bool,
+    /// Where socket details come from: "auto" (netlink, /proc/net where refused), "procnet"
+    /// or "off" (KERNELSCOPE_SOCKDIAG, to see what a sandbox would give).
+    pub sockdiag: String,
 }
 
 #[napi(object)]
@@ -662,10 +663,10 @@ fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
         pid: o.pid,
         sockets: o.sockets,
         fdinfo: o.fdinfo,
-        sockdiag: if o.proc_net_only {
-            Mode::ProcNet
-        } else {
-            Mode::Auto
+        sockdiag: match o.sockdiag.as_str() {
+            "procnet" => Mode::ProcNet,
+            "off" => Mode::Off,
+            _ => Mode::Auto,
         },
     })
 }

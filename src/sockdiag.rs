@@ -25,6 +25,8 @@ pub enum Mode {
     Auto,
     /// Only /proc/net (testing the fallback; another process's network namespace).
     ProcNet,
+    /// Neither: what a sandbox refusing both looks like (testing; KERNELSCOPE_SOCKDIAG=off).
+    Off,
 }
 
 pub struct SocketTable {
@@ -204,6 +206,13 @@ pub fn socket_table(pid: Option<i32>, mode: Mode, wanted: Option<&HashSet<u64>>)
             }
         } else if let Some(e) = netlink_error {
             why.push(format!("netlink {}", errno_name(e)));
+        }
+        if mode == Mode::Off {
+            failures.push(format!(
+                "{}: disabled (KERNELSCOPE_SOCKDIAG=off)",
+                dump.name
+            ));
+            continue;
         }
         match proc_net(pid, dump, &mut found) {
             Ok(()) => sources[i] = Some(Source::ProcNet),
