@@ -1,6 +1,7 @@
-//! fds() / fdsSync(): every open descriptor of a process from /proc/<pid>/fd (getdents64 +
-//! readlinkat, fstat where the target is a path or an anon inode), sockets resolved through
-//! sockdiag.rs, optional /proc/<pid>/fdinfo details.
+//! fds() / fdsSync(): every open descriptor of a process from /proc/<pid>/fd (listed with
+//! getdents64, or for our own big tables by probing with fstat; readlinkat where the link text
+//! is not implied by fstat), sockets resolved through sockdiag.rs, optional
+//! /proc/<pid>/fdinfo details.
 //!
 //! The result crosses to JS packed (a Float64Array of fixed columns and one NUL-separated
 //! string); lib/fds.js builds the objects, several times cheaper than building them with napi.
@@ -737,9 +738,18 @@ fn submit(job: Job) -> std::result::Result<(), Job> {
 pub fn fds_async(env: &Env, options: NativeFdsOptions) -> Result<Object<'_>> {
     let opts = scan_options(&options)?;
     let (deferred, promise) = env.create_deferred()?;
-    let job: Job = Box::new(move || match compute(opts) {
-        Ok(packed) => deferred.resolve(move |_env| Ok(to_js(packed))),
-        Err(e) => deferred.reject(e),
+    let job: Job = Box::new(move || {
+        // settle the promise whatever happens: an unsettled deferred would keep the loop alive
+        let result = std::panic::catch_unwind(|| compute(opts)).unwrap_or_else(|_| {
+            Err(arg_error(
+                "ERR_KERNELSCOPE_INTERNAL",
+                "fds() failed inside kernelscope (a bug: please report it)",
+            ))
+        });
+        match result {
+            Ok(packed) => deferred.resolve(move |_env| Ok(to_js(packed))),
+            Err(e) => deferred.reject(e),
+        }
     });
     if let Err(job) = submit(job) {
         // no thread could be started: run here rather than fail (the promise still settles
