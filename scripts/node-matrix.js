@@ -33,7 +33,9 @@ for (const major of majors) {
   const env = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` }
   const version = spawnSync('node', ['--version'], { env, encoding: 'utf8' }).stdout.trim()
   console.log(`\nnode-matrix: node:test suite on Node ${version}`)
-  const r = spawnSync('node', ['--test', '--test-concurrency=1', '__test__/'], { cwd: root, env, stdio: 'inherit' })
+  // explicit files: Node >= 22 takes a directory argument as a module to run, not a folder
+  const files = fs.readdirSync(path.join(root, '__test__')).filter((f) => f.endsWith('.test.js')).map((f) => path.join('__test__', f))
+  const r = spawnSync('node', ['--test', '--test-concurrency=1', ...files], { cwd: root, env, stdio: 'inherit' })
   if (r.status !== 0) {
     console.error(`node-matrix: FAILED on Node ${version}`)
     failed++
