@@ -278,6 +278,21 @@ test('another process: its fds by pid; a missing pid is ENOENT', async (t) => {
   assert.equal(inv.find((e) => e.fd === 1).type, 'socket')
   assert.throws(() => ks.fdsSync({ pid: 0x7ffffff0 }), { code: 'ENOENT', syscall: 'open' })
   await assert.rejects(ks.fds({ pid: 0x7ffffff0 }), { code: 'ENOENT' })
+  // a process whose fd links we may not read (needs ptrace read access): EACCES as a whole
+  let refused = null
+  for (const pid of [1, 2]) {
+    try {
+      if (fs.readdirSync(`/proc/${pid}/fd`).length === 0) continue
+      fs.readlinkSync(`/proc/${pid}/fd/${fs.readdirSync(`/proc/${pid}/fd`)[0]}`)
+    } catch (err) {
+      if (err.code === 'EACCES') { refused = pid; break }
+    }
+  }
+  if (refused === null) {
+    t.diagnostic('no process here refuses its fd links to us: EACCES case not checked')
+  } else {
+    assert.throws(() => ks.fdsSync({ pid: refused }), { code: 'EACCES', syscall: 'readlink' })
+  }
 })
 
 test('every descriptor kind is classified (a Python process opens them; read through { pid })', async (t) => {

@@ -26,7 +26,7 @@ use crate::parse::fdinfo::{
 };
 use crate::parse::proc_text::field;
 use crate::parse::sockdiag::SocketInfo;
-use crate::sockdiag::{socket_table, Mode};
+use crate::sockdiag::{errno_name, socket_table, Mode};
 use crate::sys::{self, DirFd, ModeIno, SysResult};
 
 /// Columns of one record in `nums`; lib/fds.js reads the same layout.
@@ -131,7 +131,7 @@ fn vanished(fd: i32, errno: i32) -> FdRecord {
         error: Some(if errno == libc::ENOENT || errno == libc::EBADF {
             "closed during the scan".to_string()
         } else {
-            format!("readlink failed (errno {errno})")
+            format!("readlink failed: {}", errno_name(errno))
         }),
         socket: None,
         socket_error: None,
@@ -161,7 +161,7 @@ fn scan_failure(e: i32, what: &str) -> String {
     if e == libc::EBADF || e == libc::ENOENT {
         "closed during the scan".to_string()
     } else {
-        format!("{what} failed (errno {e})")
+        format!("{what} failed: {}", errno_name(e))
     }
 }
 
@@ -358,6 +358,23 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> 
         let records = describe_all(&dir, &listed, own);
         (records, dump.and_then(|h| h.join().ok()))
     });
+    if !own && !records.is_empty() {
+        // /proc/<pid>/fd lists for anyone who may read the directory, but its links need
+        // ptrace read access: when every one is refused, the inventory is, as a whole
+        let refused = |r: &FdRecord| {
+            r.target.is_none()
+                && r.error
+                    .as_deref()
+                    .is_some_and(|e| e.ends_with("EACCES") || e.ends_with("EPERM"))
+        };
+        if records.iter().all(refused) {
+            return Err(ScanError {
+                syscall: "readlink",
+                errno: libc::EACCES,
+                path: fd_path,
+            });
+        }
+    }
     let any_socket = records.iter().any(|r| r.kind == FdType::Socket);
     let mut name = Vec::with_capacity(16);
     drop(dir);

@@ -77,7 +77,8 @@ const DUMPS: [Dump; 5] = [
     },
 ];
 
-fn errno_name(e: i32) -> String {
+/// The errno's name ("EPERM"), or "errno N" for the rare ones.
+pub fn errno_name(e: i32) -> String {
     let name = match e {
         libc::EPERM => "EPERM",
         libc::EACCES => "EACCES",
