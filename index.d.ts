@@ -343,7 +343,8 @@ export interface FdsOptions {
 /**
  * Every open descriptor, classified, sorted by fd number. Runs on a dedicated native thread
  * ('kernelscope-fds'), not the libuv threadpool, so it answers while the pool is saturated.
- * Rejects only when /proc/<pid>/fd cannot be read (ENOENT, EACCES) or on bad options.
+ * Rejects only on bad options, when /proc/<pid>/fd cannot be opened (ENOENT, EACCES; syscall
+ * 'open') or when every fd link of another process is refused (EACCES; syscall 'readlink').
  */
 export function fds(options?: FdsOptions): Promise<FdEntry[]>
 /** The same inventory, computed on the calling thread. */
