@@ -8,6 +8,7 @@ const { threads } = require('./lib/threads')
 const { monitorLoop, LoopMonitor } = require('./lib/loop')
 const { socketState } = require('./lib/socket')
 const { write, watchBackpressure } = require('./lib/backpressure')
+const { fds, fdsSync, diffFds } = require('./lib/fds')
 
 if (supported) {
   try {
@@ -27,5 +28,8 @@ module.exports = {
   LoopMonitor,
   socketState,
   write,
-  watchBackpressure
+  watchBackpressure,
+  fds,
+  fdsSync,
+  diffFds
 }

@@ -15,6 +15,9 @@ export const {
   LoopMonitor,
   socketState,
   write,
-  watchBackpressure
+  watchBackpressure,
+  fds,
+  fdsSync,
+  diffFds
 } = ks
 export default ks

@@ -2,10 +2,12 @@
 #![deny(clippy::all)]
 
 pub mod error;
+pub mod fds;
 pub mod histogram;
 pub mod loop_monitor;
 pub mod parse;
 pub mod process;
+pub mod sockdiag;
 pub mod socket;
 pub mod sys;
 pub mod threads;

@@ -496,3 +496,228 @@ mod tests {
         assert_eq!(a(libc::AF_UNIX, "", None).text(), "unix:(unnamed)");
     }
 }
+
+/// readlinkat(2) of `name` (NUL-terminated) relative to an open directory, into `buf`.
+/// Returns the length of the target (truncated at buf.len()).
+pub fn readlinkat(dir: &DirFd, name: &[u8], buf: &mut [u8]) -> SysResult<usize> {
+    if name.last() != Some(&0) {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: dir is open; name is NUL-terminated (checked above); buf is writable for its length.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.raw(),
+            name.as_ptr().cast(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        Err(last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// st_mode and st_ino of what a descriptor refers to.
+#[derive(Debug, Clone, Copy)]
+pub struct ModeIno {
+    pub mode: u32,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+/// fstat(2) of one of this process's own descriptors.
+pub fn fstat_fd(fd: i32) -> SysResult<ModeIno> {
+    // SAFETY: stat is plain old data; all-zero is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid, writable stat; fstat of any fd number has no side effects.
+    let rc = unsafe { libc::fstat(fd, &mut st) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    Ok(ModeIno {
+        mode: st.st_mode,
+        ino: st.st_ino,
+        dev: st.st_dev,
+    })
+}
+
+/// fstatat(2) following the /proc/<pid>/fd/<n> link `name` (NUL-terminated) in `dir`.
+pub fn fstatat_follow(dir: &DirFd, name: &[u8]) -> SysResult<ModeIno> {
+    if name.last() != Some(&0) {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: stat is plain old data; all-zero is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: dir is open, name is NUL-terminated (checked above), st is writable.
+    let rc = unsafe { libc::fstatat(dir.raw(), name.as_ptr().cast(), &mut st, 0) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    Ok(ModeIno {
+        mode: st.st_mode,
+        ino: st.st_ino,
+        dev: st.st_dev,
+    })
+}
+
+/// Reads the whole file `name` (NUL-terminated) in `dir` into `buf` (cleared first, grown as
+/// needed): openat, read until EOF, close.
+pub fn read_file_at(dir: &DirFd, name: &[u8], buf: &mut Vec<u8>) -> SysResult<()> {
+    if name.last() != Some(&0) {
+        return Err(libc::EINVAL);
+    }
+    buf.clear();
+    // SAFETY: dir is open and name is NUL-terminated (checked above).
+    let fd = unsafe {
+        libc::openat(
+            dir.raw(),
+            name.as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    let result = loop {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(buf.capacity().max(4096));
+        }
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: fd is open (closed below); spare is writable for spare.len() bytes.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+        if n < 0 {
+            let e = last_errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            break Err(e);
+        }
+        if n == 0 {
+            break Ok(());
+        }
+        let len = buf.len() + n as usize;
+        // SAFETY: read() initialised n more bytes right after the current length.
+        unsafe { buf.set_len(len) };
+    };
+    // SAFETY: fd was opened above and is closed exactly once.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// getsockopt(SO_DOMAIN) of one of this process's own sockets: AF_INET, AF_NETLINK, ...
+pub fn socket_domain(fd: i32) -> SysResult<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v is writable for len bytes; getsockopt of SO_DOMAIN only reads socket state.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        Err(last_errno())
+    } else {
+        Ok(v)
+    }
+}
+
+/// A NETLINK_SOCK_DIAG socket, closed on drop.
+pub struct NetlinkSocket {
+    fd: libc::c_int,
+}
+
+impl NetlinkSocket {
+    pub fn sock_diag() -> SysResult<NetlinkSocket> {
+        // SAFETY: socket(2) with constant arguments has no memory preconditions.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        if fd < 0 {
+            Err(last_errno())
+        } else {
+            Ok(NetlinkSocket { fd })
+        }
+    }
+
+    /// Sends one request to the kernel (netlink address 0).
+    pub fn send(&self, msg: &[u8]) -> SysResult<()> {
+        // SAFETY: sockaddr_nl is plain old data; all-zero addresses the kernel.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        loop {
+            // SAFETY: fd is open; msg is readable for its length; addr is a valid sockaddr_nl.
+            let n = unsafe {
+                libc::sendto(
+                    self.fd,
+                    msg.as_ptr().cast(),
+                    msg.len(),
+                    0,
+                    (&addr as *const libc::sockaddr_nl).cast(),
+                    std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = last_errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Receives one datagram into buf; returns its length.
+    pub fn recv(&self, buf: &mut [u8]) -> SysResult<usize> {
+        loop {
+            // SAFETY: fd is open and buf is writable for buf.len() bytes.
+            let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = last_errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Drop for NetlinkSocket {
+    fn drop(&mut self) {
+        // SAFETY: fd was opened by sock_diag() and is closed exactly once, here.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// st_dev of pipefs, where every anonymous pipe lives: learnt once from a pipe made and closed
+/// for the purpose. None when no pipe could be made.
+pub fn pipefs_dev() -> Option<u64> {
+    static DEV: once_cell::sync::OnceCell<Option<u64>> = once_cell::sync::OnceCell::new();
+    *DEV.get_or_init(|| {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: fds is a writable array of two ints, as pipe2 requires.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+        if rc != 0 {
+            return None;
+        }
+        // SAFETY: stat is plain old data; all-zero is valid.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fds[0] was just opened by pipe2 and st is writable.
+        let ok = unsafe { libc::fstat(fds[0], &mut st) } == 0;
+        for fd in fds {
+            // SAFETY: both ends were opened by pipe2 above and are closed exactly once.
+            unsafe { libc::close(fd) };
+        }
+        ok.then_some(st.st_dev)
+    })
+}

@@ -140,6 +140,10 @@ fn role_from_name(name: &str) -> Option<&'static str> {
         Some("libuv-worker")
     } else if name == "WorkerThread" {
         Some("worker-thread")
+    } else if name.starts_with("kernelscope") {
+        // kernelscope's own helper threads (fds() runs on "kernelscope-fds"): not Node's, and
+        // not to be mistaken for a libuv worker by the Node 20 inference below
+        Some("other")
     } else {
         None
     }
@@ -459,6 +463,28 @@ pub fn threads(options: ThreadsOptions) -> Result<Vec<ThreadInfo>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernelscope_threads_are_other() {
+        assert_eq!(role_from_name("kernelscope-fds"), Some("other"));
+        // on Node 20 an unnamed thread after boot could be taken for a libuv worker; ours is not
+        let t = [
+            input(100, "node", false),
+            input(101, "node", false),
+            input(102, "node", false),
+            input(103, "kernelscope-fds", false),
+            input(104, "node", false),
+        ];
+        let h = RoleHints {
+            v8_pool_size: 1,
+            inspector: false,
+            threadpool_size: 1,
+            ..hints(20)
+        };
+        let r = infer_roles(100, &t, &h, &HashSet::new(), &HashSet::new());
+        assert_eq!(r[3], "other");
+        assert_eq!(r[4], "libuv-worker");
+    }
 
     fn hints(node_major: u32) -> RoleHints {
         RoleHints {

@@ -5,3 +5,5 @@ pub mod syscall;
 pub mod tcp_info;
 #[rustfmt::skip]
 pub mod syscall_names;
+pub mod fdinfo;
+pub mod sockdiag;

@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+'use strict'
+// Benchmark of the descriptor inventory: fds()/fdsSync() against what a Node user has without
+// kernelscope — a JS readdir + readlink loop over /proc/self/fd (targets only), `lsof -p PID`
+// (a whole process) and process.report.getReport() (libuv handles only) — in one process
+// holding N descriptors (files, pipe ends, 2,000 TCP sockets). Interleaved rounds, medians,
+// ratios. `node bench/fds.js` runs 10,000 and 100,000 fds (each in a child whose fd limit is
+// raised with `ulimit -n`, which needs the privilege to raise the hard limit for 100k) and
+// prints a markdown table; `--write` also stores it in bench/results/fds.md.
+
+const fs = require('node:fs')
+const net = require('node:net')
+const os = require('node:os')
+const path = require('node:path')
+const { spawnSync, execFileSync } = require('node:child_process')
+
+const TCP_CONNECTIONS = 1000 // 1,000 client ends + 1,000 accepted ends = 2,000 TCP sockets
+const PIPE_ENDS = 1000
+
+function median (xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+const now = () => Number(process.hrtime.bigint()) / 1e6
+
+async function setup (total) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ks-bench-fds-'))
+  const file = path.join(dir, 'data')
+  fs.writeFileSync(file, 'x')
+  const server = net.createServer((s) => accepted.push(s))
+  const accepted = []
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = server.address().port
+  const clients = []
+  for (let i = 0; i < TCP_CONNECTIONS; i += 100) {
+    await Promise.all(Array.from({ length: 100 }, () => new Promise((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1', resolve)
+      c.on('error', reject)
+      clients.push(c)
+    })))
+  }
+  while (accepted.length < TCP_CONNECTIONS) await new Promise((resolve) => setTimeout(resolve, 5))
+  // pipe ends: reopen one of libuv's pipes through /proc/self/fd
+  const ks = require('..')
+  const pipeFd = ks.fdsSync({ sockets: false }).find((e) => e.type === 'pipe').fd
+  for (let i = 0; i < PIPE_ENDS; i++) fs.openSync(`/proc/self/fd/${pipeFd}`, fs.constants.O_RDWR | fs.constants.O_NONBLOCK)
+  while (ks.fdCount() < total) fs.openSync(file, 'r')
+  return { dir, count: ks.fdCount() }
+}
+
+function jsLoop () {
+  const out = []
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    try {
+      out.push({ fd: Number(name), target: fs.readlinkSync(`/proc/self/fd/${name}`) })
+    } catch {}
+  }
+  return out
+}
+
+// the Promise twin a user would write to stay off the event loop (readlink on the threadpool)
+async function jsLoopAsync () {
+  const fsp = fs.promises
+  const names = await fsp.readdir('/proc/self/fd')
+  const out = await Promise.all(names.map((name) => fsp.readlink(`/proc/self/fd/${name}`)
+    .then((target) => ({ fd: Number(name), target }), () => null)))
+  return out.filter(Boolean)
+}
+
+function lsof () {
+  const t0 = now()
+  const r = spawnSync('lsof', ['-n', '-P', '-p', String(process.pid)], { maxBuffer: 1 << 30 })
+  if (r.error) throw r.error
+  return now() - t0
+}
+
+async function measure (total, rounds) {
+  const ks = require('..')
+  const { count } = await setup(total)
+  const hasLsof = spawnSync('lsof', ['-v']).status === 0
+  const lsofEvery = total > 20000 ? 4 : 2 // lsof is slow: fewer of its runs, still interleaved
+  const t = { fdsSync: [], fds: [], fdsNoSockets: [], fdinfo: [], jsLoop: [], jsLoopAsync: [], report: [], lsof: [] }
+  // warm-up
+  ks.fdsSync()
+  await ks.fds()
+  jsLoop()
+  await jsLoopAsync()
+  process.report.getReport()
+  let sample = null
+  for (let r = 0; r < rounds; r++) {
+    let t0 = now(); const a = await ks.fds(); t.fds.push(now() - t0)
+    t0 = now(); jsLoop(); t.jsLoop.push(now() - t0)
+    t0 = now(); await jsLoopAsync(); t.jsLoopAsync.push(now() - t0)
+    t0 = now(); ks.fdsSync(); t.fdsSync.push(now() - t0)
+    t0 = now(); process.report.getReport(); t.report.push(now() - t0)
+    t0 = now(); ks.fdsSync({ sockets: false }); t.fdsNoSockets.push(now() - t0)
+    if (r % 2 === 0) { t0 = now(); ks.fdsSync({ fdinfo: true }); t.fdinfo.push(now() - t0) }
+    if (hasLsof && r % lsofEvery === 0) t.lsof.push(lsof())
+    sample = a
+  }
+  const tcp = sample.filter((e) => e.socket && e.socket.protocol === 'tcp').length
+  const med = {}
+  for (const k of Object.keys(t)) med[k] = t[k].length ? median(t[k]) : null
+  return { total: count, tcp, med, runs: Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.length])) }
+}
+
+const f = (x) => (x === null ? 'n/a' : x < 10 ? x.toFixed(2) : x.toFixed(1))
+const ratio = (a, b) => (a === null || b === null ? 'n/a' : `${(a / b).toFixed(1)}x`)
+
+function table (results) {
+  const lines = []
+  lines.push('| fds open (TCP sockets) | `fds()` ms | `fdsSync()` ms | `fdsSync({ sockets: false })` ms | `fdsSync({ fdinfo: true })` ms | JS readdirSync+readlinkSync ms | JS fs.promises readdir+readlink ms | `process.report.getReport()` ms | `lsof -p PID` ms | lsof / fds() | sync readdir loop / fds() | fs.promises loop / fds() | getReport / fds() | `fdsSync()` µs per fd |')
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  for (const r of results) {
+    const m = r.med
+    lines.push(`| ${r.total} (${r.tcp}) | ${f(m.fds)} | ${f(m.fdsSync)} | ${f(m.fdsNoSockets)} | ${f(m.fdinfo)} | ${f(m.jsLoop)} | ${f(m.jsLoopAsync)} | ${f(m.report)} | ${f(m.lsof)} | ${ratio(m.lsof, m.fds)} | ${ratio(m.jsLoop, m.fds)} | ${ratio(m.jsLoopAsync, m.fds)} | ${ratio(m.report, m.fds)} | ${(m.fdsSync * 1000 / r.total).toFixed(2)} |`)
+  }
+  return lines.join('\n')
+}
+
+async function main () {
+  const child = process.argv.indexOf('--child')
+  if (child !== -1) {
+    const total = Number(process.argv[child + 1])
+    const rounds = Number(process.argv[child + 2])
+    const r = await measure(total, rounds)
+    process.stdout.write(JSON.stringify(r) + '\n')
+    process.exit(0)
+  }
+  const sizes = [[10000, 21], [100000, 7]]
+  const results = []
+  const notes = []
+  const hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim())
+  for (let [total, rounds] of sizes) {
+    const run = (n) => {
+      const limit = n + 5000
+      const cmd = `ulimit -Hn ${limit} 2>/dev/null; ulimit -n ${limit} && exec "$0" "$1" --child ${n} ${rounds}`
+      return spawnSync('sh', ['-c', cmd, process.execPath, __filename], { encoding: 'utf8', maxBuffer: 1 << 26 })
+    }
+    let r = run(total)
+    if (r.status !== 0 && Number.isFinite(hard) && hard < total + 5000) {
+      // the hard limit cannot be raised here (no CAP_SYS_RESOURCE): the largest size allowed
+      const allowed = Math.floor((hard - 5000) / 1000) * 1000
+      notes.push(`${total} fds could not be opened here: the hard RLIMIT_NOFILE is ${hard} and cannot be raised ` +
+        `(${r.stderr.trim().split('\n').pop()}); measured at ${allowed} fds instead, the most this machine allows.`)
+      total = allowed
+      r = run(total)
+    }
+    if (r.status !== 0) {
+      process.stderr.write(`fds bench at ${total} fds failed:\n${r.stderr}\n`)
+      continue
+    }
+    results.push(JSON.parse(r.stdout.trim().split('\n').pop()))
+  }
+  const lv = spawnSync('lsof', ['-v'], { encoding: 'utf8' })
+  const lsofVersion = lv.error ? 'absent' : ((lv.stdout + lv.stderr).match(/revision: ([\d.]+)/) || [])[1] || 'unknown'
+
+  const head = `Machine: ${os.cpus().length} CPUs (nproc ${os.availableParallelism()}), Linux ${os.release()}, Node ${process.version}, lsof ${lsofVersion}; ${new Date().toISOString()}.\n` +
+    'Descriptors: files, 1,000 pipe ends, 2,000 TCP sockets (1,000 loopback connections, both ends) and Node\'s own. ' +
+    'Medians of interleaved rounds in one process (' + results.map((r) => `${r.total} fds: ${r.runs.fds} rounds, lsof ${r.runs.lsof}`).join('; ') + '); ' +
+    'lsof is timed as a whole spawned process (`lsof -n -P -p PID`), everything else in-process. Lower is better; ratios = peer / `fds()`.\n'
+  const out = `# Descriptor inventory benchmark\n\n${head}\n${table(results)}\n` +
+    (notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '')
+  process.stdout.write(out)
+  if (process.argv.includes('--write')) {
+    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true })
+    fs.writeFileSync(path.join(__dirname, 'results', 'fds.md'), out)
+  }
+}
+
+main().catch((err) => { console.error(err); process.exit(1) })

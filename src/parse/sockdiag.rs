@@ -1,0 +1,637 @@
+//! NETLINK_SOCK_DIAG messages (requests built, replies decoded) and the /proc/net/{tcp,tcp6,
+//! udp,udp6,unix} tables: both end as `SocketInfo` records keyed by socket inode.
+//! Layouts: linux/netlink.h, linux/inet_diag.h, linux/unix_diag.h, net/ipv4/tcp_ipv4.c.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+pub const AF_UNIX: u8 = 1;
+pub const AF_INET: u8 = 2;
+pub const AF_INET6: u8 = 10;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+
+const INET_DIAG_MSG_LEN: usize = 72;
+const UNIX_DIAG_MSG_LEN: usize = 16;
+const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_PEER: u16 = 2;
+const UNIX_DIAG_RQLEN: u16 = 4;
+const UDIAG_SHOW_NAME: u32 = 0x1;
+const UDIAG_SHOW_PEER: u32 = 0x4;
+const UDIAG_SHOW_RQLEN: u32 = 0x10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Inet,
+    Inet6,
+    Unix,
+}
+
+impl Family {
+    /// As Node names them (`socket.remoteFamily`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Inet => "IPv4",
+            Family::Inet6 => "IPv6",
+            Family::Unix => "unix",
+        }
+    }
+}
+
+/// One socket as the kernel describes it. Fields the source does not give are None.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketInfo {
+    pub inode: u64,
+    pub family: Family,
+    /// "tcp" | "udp" for inet; "stream" | "dgram" | "seqpacket" for unix.
+    pub protocol: &'static str,
+    pub state: &'static str,
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
+    pub remote_address: Option<String>,
+    pub remote_port: Option<u16>,
+    /// unix: the bound name (a path, or "@name" for the abstract namespace).
+    pub path: Option<String>,
+    /// unix: inode of the connected peer (resolved to its name after the dump).
+    pub peer_inode: Option<u64>,
+    /// TCP: bytes not yet acked by the peer (for a listener: the backlog); UDP: bytes in the
+    /// send buffer; unix: bytes queued to the peer (for a listener: the backlog).
+    pub send_queue_bytes: Option<u64>,
+    /// TCP: bytes received but not read by the process (listener: connections waiting for
+    /// accept); UDP: bytes in the receive buffer; unix: likewise.
+    pub recv_queue_bytes: Option<u64>,
+}
+
+/// TCP states (include/net/tcp_states.h), as `ss` names them in lower case. Unix sockets and
+/// UDP reuse the codes: 1 connected, 7 unconnected, 10 listening.
+pub fn state_name(code: u8) -> &'static str {
+    match code {
+        1 => "established",
+        2 => "syn-sent",
+        3 => "syn-recv",
+        4 => "fin-wait-1",
+        5 => "fin-wait-2",
+        6 => "time-wait",
+        7 => "unconnected",
+        8 => "close-wait",
+        9 => "last-ack",
+        10 => "listen",
+        11 => "closing",
+        12 => "new-syn-recv",
+        13 => "bound-inactive",
+        _ => "unknown",
+    }
+}
+
+fn unix_type_name(t: u8) -> &'static str {
+    match t {
+        1 => "stream",
+        2 => "dgram",
+        5 => "seqpacket",
+        _ => "unknown",
+    }
+}
+
+fn nlmsghdr(out: &mut Vec<u8>, payload_len: usize, seq: u32) {
+    out.extend_from_slice(&((NLMSG_HDRLEN + payload_len) as u32).to_ne_bytes());
+    out.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+}
+
+/// Every TCP state but TIME_WAIT (6) and NEW_SYN_RECV (12): those are kernel-only minisockets
+/// with no inode and no descriptor, and a busy server has thousands of them.
+pub const INET_STATES_WITH_FDS: u32 = !((1 << 6) | (1 << 12));
+
+/// A dump request for every inet socket of one family and protocol that can own a descriptor.
+pub fn inet_request(family: u8, protocol: u8, seq: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NLMSG_HDRLEN + 56);
+    nlmsghdr(&mut out, 56, seq);
+    // struct inet_diag_req_v2: family, protocol, ext, pad, states, inet_diag_sockid (48 bytes)
+    out.extend_from_slice(&[family, protocol, 0, 0]);
+    out.extend_from_slice(&INET_STATES_WITH_FDS.to_ne_bytes());
+    out.extend_from_slice(&[0u8; 48]);
+    out
+}
+
+/// A dump request for every unix socket with its name, peer and queue lengths.
+pub fn unix_request(seq: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NLMSG_HDRLEN + 24);
+    nlmsghdr(&mut out, 24, seq);
+    // struct unix_diag_req: family, protocol, pad16, states, ino, show, cookie[2]
+    out.extend_from_slice(&[AF_UNIX, 0, 0, 0]);
+    out.extend_from_slice(&u32::MAX.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN).to_ne_bytes());
+    out.extend_from_slice(&[0u8; 8]);
+    out
+}
+
+fn u16_ne(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_ne(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// What one recv() batch of a dump held.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Batch {
+    /// More messages follow in the next recv().
+    More,
+    /// NLMSG_DONE seen: this dump is complete.
+    Done,
+    /// NLMSG_ERROR: the kernel refused the request (positive errno).
+    Error(i32),
+}
+
+const fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// Decodes one datagram of a dump reply, appending the sockets found to `out`. Inet sockets
+/// for which `keep(inode)` is false are skipped before any allocation (a namespace can hold
+/// far more sockets than the process asking); unix sockets are all kept, their names are
+/// needed to name the peers of the kept ones.
+pub fn decode_batch(buf: &[u8], out: &mut Vec<SocketInfo>, keep: &dyn Fn(u64) -> bool) -> Batch {
+    let mut off = 0;
+    while off + NLMSG_HDRLEN <= buf.len() {
+        let (Some(len), Some(kind)) = (u32_ne(buf, off), u16_ne(buf, off + 4)) else {
+            break;
+        };
+        let len = len as usize;
+        if len < NLMSG_HDRLEN || off + len > buf.len() {
+            break;
+        }
+        let payload = &buf[off + NLMSG_HDRLEN..off + len];
+        match kind {
+            NLMSG_DONE => return Batch::Done,
+            NLMSG_ERROR => {
+                let errno = u32_ne(payload, 0).map_or(libc_eio(), |e| -(e as i32));
+                return if errno == 0 {
+                    Batch::Done
+                } else {
+                    Batch::Error(errno)
+                };
+            }
+            SOCK_DIAG_BY_FAMILY => {
+                if let Some(s) = decode_diag_msg(payload, keep) {
+                    out.push(s);
+                }
+            }
+            _ => {}
+        }
+        off += align4(len);
+    }
+    Batch::More
+}
+
+const fn libc_eio() -> i32 {
+    5
+}
+
+fn inet_addr(family: u8, raw: &[u8]) -> Option<String> {
+    match family {
+        AF_INET => Some(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]).to_string()),
+        AF_INET6 => {
+            let b: [u8; 16] = raw.get(..16)?.try_into().ok()?;
+            Some(Ipv6Addr::from(b).to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Decodes one inet_diag_msg or unix_diag_msg payload.
+pub fn decode_diag_msg(p: &[u8], keep: &dyn Fn(u64) -> bool) -> Option<SocketInfo> {
+    let family = *p.first()?;
+    match family {
+        AF_INET | AF_INET6 => decode_inet(p, keep),
+        AF_UNIX => decode_unix(p),
+        _ => None,
+    }
+}
+
+fn decode_inet(p: &[u8], keep: &dyn Fn(u64) -> bool) -> Option<SocketInfo> {
+    if p.len() < INET_DIAG_MSG_LEN {
+        return None;
+    }
+    if !keep(u32_ne(p, 68)? as u64) {
+        return None;
+    }
+    let family = p[0];
+    let state = p[1];
+    // inet_diag_sockid at 4: sport(be16) dport(be16) src[16] dst[16] if cookie[2]
+    let sport = u16::from_be_bytes([p[4], p[5]]);
+    let dport = u16::from_be_bytes([p[6], p[7]]);
+    let src = &p[8..24];
+    let dst = &p[24..40];
+    // after the 48-byte id (4..52): expires(52) rqueue(56) wqueue(60) uid(64) inode(68)
+    let rqueue = u32_ne(p, 56)?;
+    let wqueue = u32_ne(p, 60)?;
+    let inode = u32_ne(p, 68)?;
+    // the protocol is not in the reply: the caller knows which dump it asked for
+    Some(SocketInfo {
+        inode: inode as u64,
+        family: if family == AF_INET {
+            Family::Inet
+        } else {
+            Family::Inet6
+        },
+        protocol: "",
+        state: state_name(state),
+        local_address: inet_addr(family, src),
+        local_port: Some(sport),
+        remote_address: inet_addr(family, dst),
+        remote_port: Some(dport),
+        path: None,
+        peer_inode: None,
+        send_queue_bytes: Some(wqueue as u64),
+        recv_queue_bytes: Some(rqueue as u64),
+    })
+}
+
+/// A unix socket name: a path, "@name" for the abstract namespace.
+pub fn unix_name(raw: &[u8]) -> Option<String> {
+    if raw.is_empty() {
+        return None;
+    }
+    if raw[0] == 0 {
+        return Some(format!("@{}", String::from_utf8_lossy(&raw[1..])));
+    }
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    Some(String::from_utf8_lossy(&raw[..end]).into_owned())
+}
+
+fn decode_unix(p: &[u8]) -> Option<SocketInfo> {
+    if p.len() < UNIX_DIAG_MSG_LEN {
+        return None;
+    }
+    let kind = p[1];
+    let state = p[2];
+    let inode = u32_ne(p, 4)? as u64;
+    let mut s = SocketInfo {
+        inode,
+        family: Family::Unix,
+        protocol: unix_type_name(kind),
+        state: state_name(state),
+        local_address: None,
+        local_port: None,
+        remote_address: None,
+        remote_port: None,
+        path: None,
+        peer_inode: None,
+        send_queue_bytes: None,
+        recv_queue_bytes: None,
+    };
+    // rtattrs: len u16, type u16, data, aligned to 4
+    let mut off = UNIX_DIAG_MSG_LEN;
+    while off + 4 <= p.len() {
+        let len = u16_ne(p, off)? as usize;
+        let kind = u16_ne(p, off + 2)?;
+        if len < 4 || off + len > p.len() {
+            break;
+        }
+        let data = &p[off + 4..off + len];
+        match kind {
+            UNIX_DIAG_NAME => s.path = unix_name(data),
+            UNIX_DIAG_PEER => s.peer_inode = u32_ne(data, 0).map(u64::from),
+            UNIX_DIAG_RQLEN => {
+                s.recv_queue_bytes = u32_ne(data, 0).map(u64::from);
+                s.send_queue_bytes = u32_ne(data, 4).map(u64::from);
+            }
+            _ => {}
+        }
+        off += align4(len);
+    }
+    s.local_address = s.path.clone();
+    Some(s)
+}
+
+/// Fills `remote_address` of connected unix sockets with the peer's name (and `path` with it
+/// when the socket has no name of its own: a client of /run/x.sock shows that path).
+pub fn link_unix_peers(sockets: &mut std::collections::HashMap<u64, SocketInfo>) {
+    let names: Vec<(u64, Option<String>)> = sockets
+        .values()
+        .filter_map(|s| {
+            let peer = s.peer_inode?;
+            let name = sockets.get(&peer).and_then(|p| p.path.clone());
+            Some((s.inode, name))
+        })
+        .collect();
+    for (inode, name) in names {
+        if let Some(s) = sockets.get_mut(&inode) {
+            if s.path.is_none() {
+                s.path = name.clone();
+            }
+            s.remote_address = name;
+        }
+    }
+}
+
+// ---- /proc/net fallback ----
+
+/// "0100007F:0CEA" (IPv4) or 32 hex digits ":port" (IPv6): the address words are printed in
+/// host byte order, the port as a number.
+fn proc_net_endpoint(s: &str, v6: bool) -> Option<(String, u16)> {
+    let (addr, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let mut bytes = [0u8; 16];
+    let words = if v6 { 4 } else { 1 };
+    if addr.len() != 8 * words {
+        return None;
+    }
+    for w in 0..words {
+        let word = u32::from_str_radix(addr.get(w * 8..w * 8 + 8)?, 16).ok()?;
+        bytes[w * 4..w * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+    }
+    let text = if v6 {
+        Ipv6Addr::from(bytes).to_string()
+    } else {
+        Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()
+    };
+    Some((text, port))
+}
+
+/// Parses /proc/net/{tcp,tcp6,udp,udp6}; `protocol` "tcp" or "udp".
+pub fn parse_proc_net_inet(
+    text: &[u8],
+    v6: bool,
+    protocol: &'static str,
+    out: &mut Vec<SocketInfo>,
+) {
+    let text = String::from_utf8_lossy(text);
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+        if f.len() < 10 {
+            continue;
+        }
+        let (Some((la, lp)), Some((ra, rp))) =
+            (proc_net_endpoint(f[1], v6), proc_net_endpoint(f[2], v6))
+        else {
+            continue;
+        };
+        let Ok(state) = u8::from_str_radix(f[3], 16) else {
+            continue;
+        };
+        let Some((tx, rx)) = f[4].split_once(':') else {
+            continue;
+        };
+        let Ok(inode) = f[9].parse::<u64>() else {
+            continue;
+        };
+        out.push(SocketInfo {
+            inode,
+            family: if v6 { Family::Inet6 } else { Family::Inet },
+            protocol,
+            state: state_name(state),
+            local_address: Some(la),
+            local_port: Some(lp),
+            remote_address: Some(ra),
+            remote_port: Some(rp),
+            path: None,
+            peer_inode: None,
+            send_queue_bytes: u64::from_str_radix(tx, 16).ok(),
+            recv_queue_bytes: u64::from_str_radix(rx, 16).ok(),
+        });
+    }
+}
+
+/// Parses /proc/net/unix: no queues and no peers there, so those stay None.
+pub fn parse_proc_net_unix(text: &[u8], out: &mut Vec<SocketInfo>) {
+    let text = String::from_utf8_lossy(text);
+    for line in text.lines().skip(1) {
+        // Num RefCount Protocol Flags Type St Inode [Path]
+        let mut f = line.splitn(8, ' ').filter(|s| !s.is_empty());
+        let (Some(_num), Some(_refs), Some(_proto), Some(flags), Some(kind), Some(st), Some(inode)) = (
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+        ) else {
+            continue;
+        };
+        let (Ok(flags), Ok(kind), Ok(st), Ok(inode)) = (
+            u32::from_str_radix(flags, 16),
+            u8::from_str_radix(kind, 16),
+            u8::from_str_radix(st, 16),
+            inode.parse::<u64>(),
+        ) else {
+            continue;
+        };
+        // the path is the rest of the line after the inode column
+        let path = line
+            .split_once(&format!(" {inode} "))
+            .map(|(_, p)| p.to_string())
+            .filter(|p| !p.is_empty());
+        // __SO_ACCEPTCON marks a listener; St is the socket_state (SS_CONNECTED = 3)
+        let state = if flags & 0x10000 != 0 {
+            "listen"
+        } else {
+            match st {
+                2 => "syn-sent",
+                3 => "established",
+                _ => "unconnected",
+            }
+        };
+        out.push(SocketInfo {
+            inode,
+            family: Family::Unix,
+            protocol: unix_type_name(kind),
+            state,
+            local_address: path.clone(),
+            local_port: None,
+            remote_address: None,
+            remote_port: None,
+            path,
+            peer_inode: None,
+            send_queue_bytes: None,
+            recv_queue_bytes: None,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::too_many_arguments)]
+    fn inet_msg(
+        family: u8,
+        state: u8,
+        sport: u16,
+        dport: u16,
+        src: [u8; 16],
+        dst: [u8; 16],
+        rq: u32,
+        wq: u32,
+        inode: u32,
+    ) -> Vec<u8> {
+        let mut p = vec![family, state, 0, 0];
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&[0u8; 12]); // if, cookie
+        p.extend_from_slice(&0u32.to_ne_bytes()); // expires
+        p.extend_from_slice(&rq.to_ne_bytes());
+        p.extend_from_slice(&wq.to_ne_bytes());
+        p.extend_from_slice(&1000u32.to_ne_bytes()); // uid
+        p.extend_from_slice(&inode.to_ne_bytes());
+        p
+    }
+
+    fn wrap(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((16 + payload.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&2u16.to_ne_bytes());
+        m.extend_from_slice(&[0u8; 8]);
+        m.extend_from_slice(payload);
+        while m.len() % 4 != 0 {
+            m.push(0);
+        }
+        m
+    }
+
+    #[test]
+    fn requests_have_the_kernel_sizes() {
+        let r = inet_request(AF_INET, IPPROTO_TCP, 7);
+        assert_eq!(r.len(), 72);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 72);
+        assert_eq!(r[16], AF_INET);
+        assert_eq!(r[17], IPPROTO_TCP);
+        let u = unix_request(8);
+        assert_eq!(u.len(), 40);
+        assert_eq!(u[16], AF_UNIX);
+    }
+
+    #[test]
+    fn inet_batch_then_done() {
+        let mut src = [0u8; 16];
+        src[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let mut dst = [0u8; 16];
+        dst[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let mut buf = wrap(20, &inet_msg(AF_INET, 1, 40000, 8080, src, dst, 3, 5, 4242));
+        let v6 = {
+            let mut a = [0u8; 16];
+            a[15] = 1;
+            a
+        };
+        buf.extend(wrap(
+            20,
+            &inet_msg(AF_INET6, 10, 443, 0, v6, [0; 16], 0, 511, 99),
+        ));
+        let mut out = Vec::new();
+        assert_eq!(decode_batch(&buf, &mut out, &|_| true), Batch::More);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].inode, 4242);
+        assert_eq!(out[0].state, "established");
+        assert_eq!(out[0].local_address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(out[0].local_port, Some(40000));
+        assert_eq!(out[0].remote_port, Some(8080));
+        assert_eq!(out[0].recv_queue_bytes, Some(3));
+        assert_eq!(out[0].send_queue_bytes, Some(5));
+        assert_eq!(out[1].family, Family::Inet6);
+        assert_eq!(out[1].state, "listen");
+        assert_eq!(out[1].local_address.as_deref(), Some("::1"));
+        assert_eq!(out[1].remote_address.as_deref(), Some("::"));
+        // a filter skips inet sockets that are not wanted
+        let mut few = Vec::new();
+        decode_batch(&buf, &mut few, &|ino| ino == 99);
+        assert_eq!(few.len(), 1);
+        assert_eq!(few[0].inode, 99);
+        let done = wrap(3, &0u32.to_ne_bytes());
+        assert_eq!(decode_batch(&done, &mut out, &|_| true), Batch::Done);
+        let err = wrap(2, &(-13i32).to_ne_bytes());
+        assert_eq!(decode_batch(&err, &mut out, &|_| true), Batch::Error(13));
+        // a truncated message is ignored, not read past
+        assert_eq!(decode_batch(&buf[..30], &mut out, &|_| true), Batch::More);
+    }
+
+    #[test]
+    fn unix_with_name_peer_and_queues() {
+        let mut p = vec![AF_UNIX, 1, 1, 0];
+        p.extend_from_slice(&77u32.to_ne_bytes());
+        p.extend_from_slice(&[0u8; 8]);
+        let name = b"\0kernelscope";
+        p.extend_from_slice(&((4 + name.len()) as u16).to_ne_bytes());
+        p.extend_from_slice(&0u16.to_ne_bytes());
+        p.extend_from_slice(name);
+        while p.len() % 4 != 0 {
+            p.push(0);
+        }
+        p.extend_from_slice(&8u16.to_ne_bytes());
+        p.extend_from_slice(&2u16.to_ne_bytes());
+        p.extend_from_slice(&78u32.to_ne_bytes());
+        p.extend_from_slice(&12u16.to_ne_bytes());
+        p.extend_from_slice(&4u16.to_ne_bytes());
+        p.extend_from_slice(&10u32.to_ne_bytes());
+        p.extend_from_slice(&20u32.to_ne_bytes());
+        let s = decode_diag_msg(&p, &|_| false).unwrap();
+        assert_eq!(s.inode, 77);
+        assert_eq!(s.protocol, "stream");
+        assert_eq!(s.state, "established");
+        assert_eq!(s.path.as_deref(), Some("@kernelscope"));
+        assert_eq!(s.peer_inode, Some(78));
+        assert_eq!(s.recv_queue_bytes, Some(10));
+        assert_eq!(s.send_queue_bytes, Some(20));
+
+        let mut map = std::collections::HashMap::new();
+        let mut client = s.clone();
+        client.inode = 78;
+        client.path = None;
+        client.peer_inode = Some(77);
+        map.insert(77, s);
+        map.insert(78, client);
+        link_unix_peers(&mut map);
+        assert_eq!(map[&78].remote_address.as_deref(), Some("@kernelscope"));
+        assert_eq!(map[&78].path.as_deref(), Some("@kernelscope"));
+    }
+
+    #[test]
+    fn proc_net_tables() {
+        // captured from /proc/net/tcp and tcp6 on x86-64
+        let tcp = b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 31337 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:9C40 0100007F:1F90 01 0000000A:00000000 00:00000000 00000000     0        0 31338 1 0000000000000000 20 4 30 10 -1\n";
+        let mut out = Vec::new();
+        parse_proc_net_inet(tcp, false, "tcp", &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].state, "listen");
+        assert_eq!(out[0].local_address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(out[0].local_port, Some(8080));
+        assert_eq!(out[0].recv_queue_bytes, Some(2));
+        assert_eq!(out[1].state, "established");
+        assert_eq!(out[1].remote_port, Some(8080));
+        assert_eq!(out[1].send_queue_bytes, Some(10));
+        assert_eq!(out[1].inode, 31338);
+
+        let tcp6 = b"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 100 0 0 10 0\n   1: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 556 1 0000000000000000 20 4 30 10 -1\n";
+        out.clear();
+        parse_proc_net_inet(tcp6, true, "tcp", &mut out);
+        assert_eq!(out[0].local_address.as_deref(), Some("::1"));
+        assert_eq!(out[1].local_address.as_deref(), Some("::ffff:127.0.0.1"));
+        assert_eq!(out[1].remote_port, Some(0xD431));
+
+        let unix = b"Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 20001 /run/app.sock\n0000000000000000: 00000003 00000000 00000000 0001 03 20002\n0000000000000000: 00000002 00000000 00000000 0002 01 20003 @abstract name\n";
+        out.clear();
+        parse_proc_net_unix(unix, &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].state, "listen");
+        assert_eq!(out[0].path.as_deref(), Some("/run/app.sock"));
+        assert_eq!(out[1].state, "established");
+        assert_eq!(out[1].path, None);
+        assert_eq!(out[2].protocol, "dgram");
+        assert_eq!(out[2].path.as_deref(), Some("@abstract name"));
+    }
+}
