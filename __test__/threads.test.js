@@ -93,13 +93,26 @@ test('the same in a worker_thread', { timeout: 30000 }, async () => {
     const scenario = ${fifoScenario.toString()}
     const assert = require('node:assert/strict')
     const fs = require('node:fs')
-    const { tmpdir, mkfifo, until } = require(${JSON.stringify(path.join(__dirname, 'helpers.js'))})
+    const { tmpdir, mkfifo, until, burnCpu } = require(${JSON.stringify(path.join(__dirname, 'helpers.js'))})
     ;(async () => {
       const list = ks.threads()
       const me = list.find((t) => t.tid === Number(fs.readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0]))
       const r = await scenario()
+      // sample() from the worker: the whole process, bracketing /proc/self/io read directly
+      const s0 = ks.sample()
+      const syscr = Number(/syscr: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))[1])
+      const s1 = ks.sample()
+      const bracket = s0.io.readCalls <= syscr && syscr <= s1.io.readCalls
+      const listed = fs.readdirSync('/proc/self/fd').length - 1
+      const c0 = ks.sample().cpu
+      burnCpu(300)
+      const c1 = ks.sample().cpu
+      const cpuMs = c1.userMs + c1.systemMs - c0.userMs - c0.systemMs
+      const m0 = ks.sample().memory.rssBytes
+      const big = Buffer.allocUnsafe(200e6).fill(1)
+      const rssGrew = ks.sample().memory.rssBytes - m0 + big[0] - 1
       parentPort.postMessage({ r, mainRole: list.find((t) => t.tid === process.pid).role, myRole: me && me.role,
-        sample: ks.sample().pid, fdCount: ks.fdCount() })
+        sample: s1.pid, threads: s1.threads, bracket, fdCount: ks.fdCount(), listed, cpuMs, rssGrew })
     })().catch((e) => parentPort.postMessage({ error: e.stack }))
   `
   const worker = new Worker(code, { eval: true })
@@ -113,8 +126,11 @@ test('the same in a worker_thread', { timeout: 30000 }, async () => {
   assert.equal(msg.mainRole, 'main')
   assert.equal(msg.myRole, 'worker-thread')
   assert.equal(msg.sample, process.pid)
-  assert.ok(msg.fdCount > 0)
-  // and the main thread sees the worker's thread as a worker-thread too while it lived
+  assert.ok(msg.threads >= 8, 'the worker samples the whole process')
+  assert.ok(msg.bracket, 'io.readCalls brackets syscr in the worker too')
+  assert.equal(msg.fdCount, msg.listed)
+  assert.ok(msg.cpuMs >= 270 && msg.cpuMs <= 1000, `cpu over 300 ms of worker CPU: ${msg.cpuMs}`)
+  assert.ok(msg.rssGrew >= 190e6, `rss grew ${msg.rssGrew} after 200 MB in the worker`)
 })
 
 test('threads exiting mid-scan never make the call fail', { timeout: 30000 }, async () => {

@@ -14,8 +14,16 @@ const scripts = fs.readdirSync(__dirname)
 let failed = 0
 for (const f of scripts) {
   console.log(`\n# bench/${f}`)
-  const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, f)], { stdio: 'inherit' })
-  if (r.status !== 0) { console.error(`bench/${f} failed`); failed++ }
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, f)],
+    { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+  process.stdout.write(r.stdout || '')
+  if (r.status !== 0) {
+    console.error(`bench/${f} failed`)
+    failed++
+  } else if ((r.stdout || '').trim()) {
+    // every script prints its markdown; keep the latest in bench/results/<name>.md
+    fs.writeFileSync(path.join(__dirname, 'results', `${path.basename(f, '.js')}.md`), `${r.stdout.trim()}\n`)
+  }
 }
 const parts = fs.readdirSync(path.join(__dirname, 'results')).filter((f) => f.endsWith('.md')).sort()
   .map((f) => fs.readFileSync(path.join(__dirname, 'results', f), 'utf8').trim())
