@@ -100,7 +100,7 @@ test('the same in a worker_thread', { timeout: 30000 }, async () => {
       const r = await scenario()
       // sample() from the worker: the whole process, bracketing /proc/self/io read directly
       const s0 = ks.sample()
-      const syscr = Number(/syscr: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))[1])
+      const syscr = Number(fs.readFileSync('/proc/self/io', 'utf8').split('\\n').find((l) => l.startsWith('syscr:')).split(' ')[1])
       const s1 = ks.sample()
       const bracket = s0.io.readCalls <= syscr && syscr <= s1.io.readCalls
       const listed = fs.readdirSync('/proc/self/fd').length - 1
