@@ -588,10 +588,10 @@ export interface SocketState {
   protocol: string
   /**
    * ss(8)'s names, as in fds(): TCP from tcpi_state ('established', 'syn-sent', 'close-wait',
-   * 'listen', …, plus 'close' = TCP_CLOSE); other sockets 'listen' (SO_ACCEPTCONN),
-   * 'established' (has a peer) or 'unconnected'.
+   * 'listen', …; TCP_CLOSE is 'unconnected', ss's UNCONN); other sockets 'listen'
+   * (SO_ACCEPTCONN), 'established' (has a peer) or 'unconnected'.
    */
-  state: 'established' | 'syn-sent' | 'syn-recv' | 'fin-wait-1' | 'fin-wait-2' | 'time-wait' | 'close' |
+  state: 'established' | 'syn-sent' | 'syn-recv' | 'fin-wait-1' | 'fin-wait-2' | 'time-wait' |
     'close-wait' | 'last-ack' | 'listen' | 'closing' | 'new-syn-recv' | 'bound-inactive' |
     'unconnected' | 'unknown' | null
   /** Local address without port, as Node shows it: '127.0.0.1', '::1', '::ffff:127.0.0.1', a unix path, '@abstract'; null when unnamed (getsockname). */

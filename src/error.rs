@@ -6,8 +6,8 @@ use napi::{Error, Status};
 /// Marker the JS layer looks for before parsing the reason as JSON.
 const TAG: &str = "KSERR";
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// Appends `s` to `out` as the inside of a JSON string (quotes, backslashes, control chars).
+pub fn json_escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -16,6 +16,11 @@ fn escape(s: &str) -> String {
             c => out.push(c),
         }
     }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    json_escape_into(&mut out, s);
     out
 }
 

@@ -162,25 +162,9 @@ pub fn decode_into(bytes: &[u8], out: &mut [f64]) {
 /// Where the last decoded field ends.
 const STRUCT_END: usize = 248;
 
-/// ss(8)'s name for tcpi_state (include/net/tcp_states.h).
-pub fn state_name(state: u8) -> &'static str {
-    match state {
-        1 => "established",
-        2 => "syn-sent",
-        3 => "syn-recv",
-        4 => "fin-wait-1",
-        5 => "fin-wait-2",
-        6 => "time-wait",
-        7 => "close",
-        8 => "close-wait",
-        9 => "last-ack",
-        10 => "listen",
-        11 => "closing",
-        12 => "new-syn-recv",
-        13 => "bound-inactive",
-        _ => "unknown",
-    }
-}
+/// ss(8)'s name for tcpi_state: the same table fds() uses for its socket dumps, so one socket
+/// has one state name whichever call reports it.
+pub use super::sockdiag::state_name;
 
 #[cfg(test)]
 mod tests {
