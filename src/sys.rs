@@ -11,6 +11,11 @@ pub mod uv;
 
 pub type SysResult<T> = Result<T, i32>;
 
+/// The byte count a read-like call returned, or the errno behind its -1.
+fn byte_count<N: TryInto<usize>>(n: N) -> SysResult<usize> {
+    n.try_into().map_err(|_| last_errno())
+}
+
 /// A file that stays open and is re-read from offset 0 with `pread`: the cheap way to sample
 /// /proc files that the kernel regenerates on every read.
 pub struct ProcFile {
@@ -33,11 +38,7 @@ impl ProcFile {
     pub fn read(&self, buf: &mut [u8]) -> SysResult<usize> {
         // SAFETY: fd is owned by self and open; buf is a valid writable region of buf.len() bytes.
         let n = unsafe { libc::pread(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            Err(last_errno())
-        } else {
-            Ok(n as usize)
-        }
+        byte_count(n)
     }
 }
 
@@ -237,11 +238,7 @@ impl DirFd {
                 buf.len() as libc::c_uint,
             )
         };
-        if n < 0 {
-            Err(last_errno())
-        } else {
-            Ok(n as usize)
-        }
+        byte_count(n)
     }
 }
 
@@ -270,11 +267,7 @@ pub fn read_own_memory(addr: u64, buf: &mut [u8]) -> SysResult<usize> {
     // SAFETY: local describes buf, which is writable for its length; the remote range is only
     // read by the kernel, which checks it and returns EFAULT rather than faulting.
     let n = unsafe { libc::process_vm_readv(getpid(), &local, 1, &remote, 1, 0) };
-    if n < 0 {
-        Err(last_errno())
-    } else {
-        Ok(n as usize)
-    }
+    byte_count(n)
 }
 
 /// A socket address taken apart: family (AF_*), address text without port ("127.0.0.1",
@@ -512,11 +505,7 @@ pub fn readlinkat(dir: &DirFd, name: &[u8], buf: &mut [u8]) -> SysResult<usize> 
             buf.len(),
         )
     };
-    if n < 0 {
-        Err(last_errno())
-    } else {
-        Ok(n as usize)
-    }
+    byte_count(n)
 }
 
 /// st_mode and st_ino of what a descriptor refers to.
