@@ -43,3 +43,10 @@ test('ESM import works without the binary too', () => {
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'false')
 })
+
+test('the ESM entry exports exactly what require() does', async () => {
+  const esm = await import('kernelscope')
+  const named = Object.keys(esm).filter((k) => k !== 'default').sort()
+  assert.deepEqual(named, Object.keys(ks).sort())
+  for (const k of named) assert.equal(esm[k], ks[k], k)
+})
