@@ -15,17 +15,22 @@ const BIT_ERROR = 1
 const BIT_SOCKET = 2
 const BIT_SOCKET_ERROR = 4
 const BIT_FDINFO = 8
+const BIT_LATE_ERROR = 16
 const NULL_STR = '\u0001'
 
 const num = (x) => (x !== x ? null : x) // eslint-disable-line no-self-compare
 const str = (s) => (s === NULL_STR ? null : s)
 
+// `text` holds each descriptor's target (and its error when BIT_ERROR); `extra` the strings
+// its other bits announce, in the order LATE_ERROR, SOCKET (six), SOCKET_ERROR, FDINFO
 function unpack (packed) {
   const nums = packed.nums
   const parts = packed.text.split('\0')
+  const extra = packed.extra.length ? packed.extra.split('\0') : []
   const n = nums.length / NCOL
   const out = new Array(n)
   let k = 0
+  let x = 0
   for (let i = 0; i < n; i++) {
     const b = i * NCOL
     const bits = nums[b + 3]
@@ -35,23 +40,24 @@ function unpack (packed) {
     let socketError = null
     let info = null
     if (bits & BIT_ERROR) error = parts[k++]
+    if (bits & BIT_LATE_ERROR) error = extra[x++]
     if (bits & BIT_SOCKET) {
       socket = {
-        family: parts[k],
-        protocol: parts[k + 1],
-        state: parts[k + 2],
-        localAddress: str(parts[k + 3]),
+        family: extra[x],
+        protocol: extra[x + 1],
+        state: extra[x + 2],
+        localAddress: str(extra[x + 3]),
         localPort: num(nums[b + 4]),
-        remoteAddress: str(parts[k + 4]),
+        remoteAddress: str(extra[x + 4]),
         remotePort: num(nums[b + 5]),
-        path: str(parts[k + 5]),
+        path: str(extra[x + 5]),
         sendQueueBytes: num(nums[b + 6]),
         recvQueueBytes: num(nums[b + 7])
       }
-      k += 6
+      x += 6
     }
-    if (bits & BIT_SOCKET_ERROR) socketError = parts[k++]
-    if (bits & BIT_FDINFO) info = JSON.parse(parts[k++])
+    if (bits & BIT_SOCKET_ERROR) socketError = extra[x++]
+    if (bits & BIT_FDINFO) info = JSON.parse(extra[x++])
     out[i] = {
       fd: nums[b],
       type: TYPES[nums[b + 1]] || 'unknown',

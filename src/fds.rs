@@ -3,16 +3,17 @@
 //! is not implied by fstat), sockets resolved through sockdiag.rs, optional
 //! /proc/<pid>/fdinfo details.
 //!
-//! The result crosses to JS packed (a Float64Array of fixed columns and one NUL-separated
-//! string); lib/fds.js builds the objects, several times cheaper than building them with napi.
-//! The Promise form runs on a dedicated thread, not the libuv threadpool: an inventory is most
-//! wanted when the pool is saturated, and it must not queue behind the work it diagnoses.
+//! The result crosses to JS packed: a Float64Array of fixed columns per descriptor and two
+//! NUL-separated strings (`text`: target and error, written by the scanning threads as they
+//! go; `extra`: socket details and fdinfo, added after). lib/fds.js builds the objects,
+//! several times cheaper than building them with napi. The Promise form runs on a dedicated
+//! thread, not the libuv threadpool: an inventory is most wanted when the pool is saturated,
+//! and it must not queue behind the work it diagnoses.
 
-use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 use napi::bindgen_prelude::{Float64Array, Object};
 use napi::{Env, Result};
@@ -25,8 +26,8 @@ use crate::parse::fdinfo::{
     parse_fdinfo, type_from_mode, FdInfo, FdType, TargetKind,
 };
 use crate::parse::proc_text::field;
-use crate::parse::sockdiag::SocketInfo;
-use crate::sockdiag::{errno_name, socket_table, Mode};
+use crate::parse::sockdiag::{InodeSet, SocketInfo};
+use crate::sockdiag::{errno_name, socket_table, Mode, SockDiag, SocketTable};
 use crate::sys::{self, DirFd, ModeIno, SysResult};
 
 /// Columns of one record in `nums`; lib/fds.js reads the same layout.
@@ -42,9 +43,10 @@ pub mod col {
     pub const LEN: usize = 8;
 }
 
-/// Bits of col::BITS: which optional strings follow the target in `text`, in this order.
+/// Bits of col::BITS: which optional strings a record has. In `text`, after the target:
+/// ERROR. In `extra`, in this order: LATE_ERROR, SOCKET (six strings), SOCKET_ERROR, FDINFO.
 pub mod bit {
-    /// error text
+    /// error text (from the scan)
     pub const ERROR: u32 = 1;
     /// socket: family, protocol, state, localAddress, remoteAddress, path
     pub const SOCKET: u32 = 2;
@@ -52,9 +54,11 @@ pub mod bit {
     pub const SOCKET_ERROR: u32 = 4;
     /// fdinfo details as one JSON object
     pub const FDINFO: u32 = 8;
+    /// error text found after the scan (the fdinfo read saw the number closed or reused)
+    pub const LATE_ERROR: u32 = 16;
 }
 
-/// Marks a null string in `text` (a NUL separates fields, so it cannot be used).
+/// Marks a null string (a NUL separates strings, so it cannot be used).
 pub const NULL_STR: char = '\u{1}';
 
 #[derive(Debug, Clone, Copy)]
@@ -65,25 +69,100 @@ pub struct ScanOptions {
     pub sockdiag: Mode,
 }
 
-/// One descriptor.
-#[derive(Debug, Clone)]
-pub struct FdRecord {
-    pub fd: i32,
-    pub kind: FdType,
-    pub target: Option<String>,
-    pub inode: Option<u64>,
-    pub error: Option<String>,
-    pub socket: Option<Box<SocketInfo>>,
-    pub socket_error: Option<String>,
-    pub info: Option<Box<FdInfo>>,
-}
-
 /// Why a scan failed as a whole: the /proc directory could not be read.
 #[derive(Debug)]
 pub struct ScanError {
     pub syscall: &'static str,
     pub errno: i32,
     pub path: String,
+}
+
+/// The packed inventory lib/fds.js unpacks.
+#[derive(Debug, Default)]
+pub struct Packed {
+    /// col::LEN numbers per descriptor, in descriptor order.
+    pub nums: Vec<f64>,
+    /// Per descriptor: its target (NULL_STR when unknown), then its error when bit::ERROR.
+    pub text: String,
+    /// Per descriptor, the strings its other bits announce (see `bit`).
+    pub extra: String,
+    /// Descriptors whose link was refused (EACCES/EPERM): all of them means no access at all.
+    refused: usize,
+}
+
+impl Packed {
+    pub fn len(&self) -> usize {
+        self.nums.len() / col::LEN
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nums.is_empty()
+    }
+
+    fn row(&mut self, fd: i32, kind: FdType, inode: Option<u64>, bits: u32) {
+        let mut row = [f64::NAN; col::LEN];
+        row[col::FD] = f64::from(fd);
+        row[col::TYPE] = f64::from(kind as u8);
+        row[col::INODE] = num(inode);
+        row[col::BITS] = f64::from(bits);
+        self.nums.extend_from_slice(&row);
+    }
+
+    fn get(&self, i: usize, c: usize) -> f64 {
+        self.nums.get(i * col::LEN + c).copied().unwrap_or(f64::NAN)
+    }
+
+    fn set(&mut self, i: usize, c: usize, v: f64) {
+        if let Some(x) = self.nums.get_mut(i * col::LEN + c) {
+            *x = v;
+        }
+    }
+
+    fn fd(&self, i: usize) -> i32 {
+        self.get(i, col::FD) as i32
+    }
+
+    fn is(&self, i: usize, kind: FdType) -> bool {
+        self.get(i, col::TYPE) == f64::from(kind as u8)
+    }
+
+    fn kind(&self, i: usize) -> FdType {
+        FdType::from_index(self.get(i, col::TYPE) as usize)
+    }
+
+    fn inode(&self, i: usize) -> Option<u64> {
+        let v = self.get(i, col::INODE);
+        (!v.is_nan()).then_some(v as u64)
+    }
+
+    fn bits(&self, i: usize) -> u32 {
+        self.get(i, col::BITS) as u32
+    }
+
+    fn add_bits(&mut self, i: usize, b: u32) {
+        let bits = self.bits(i) | b;
+        self.set(i, col::BITS, f64::from(bits));
+    }
+
+    /// Appends another chunk's records.
+    fn append(&mut self, other: Packed) {
+        self.nums.extend_from_slice(&other.nums);
+        self.text.push_str(&other.text);
+        self.extra.push_str(&other.extra);
+        self.refused += other.refused;
+    }
+}
+
+fn num(v: Option<u64>) -> f64 {
+    v.map_or(f64::NAN, |v| v as f64)
+}
+
+fn push_str(text: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => text.push_str(s),
+        None => text.push(NULL_STR),
+    }
+    text.push('\0');
 }
 
 fn proc_dir(pid: Option<i32>, leaf: &str) -> String {
@@ -122,23 +201,6 @@ fn list_fds(dir: &DirFd) -> std::result::Result<Vec<i32>, i32> {
     Ok(fds)
 }
 
-fn vanished(fd: i32, errno: i32) -> FdRecord {
-    FdRecord {
-        fd,
-        kind: FdType::Unknown,
-        target: None,
-        inode: None,
-        error: Some(if errno == libc::ENOENT || errno == libc::EBADF {
-            "closed during the scan".to_string()
-        } else {
-            format!("readlink failed: {}", errno_name(errno))
-        }),
-        socket: None,
-        socket_error: None,
-        info: None,
-    }
-}
-
 /// "<fd>\0" into `name`, without allocating.
 fn fd_name(name: &mut Vec<u8>, fd: i32) {
     name.clear();
@@ -165,152 +227,304 @@ fn scan_failure(e: i32, what: &str) -> String {
     }
 }
 
-/// One descriptor: its target (readlink), type and inode. For our own descriptors fstat comes
-/// first and is cheap (no path walk); a socket's target is then "socket:[<inode>]" and an
-/// anonymous pipe's (a FIFO on pipefs) "pipe:[<inode>]", exactly as the kernel's readlink
-/// prints them (sockfs_dname, pipefs_dname), so the costly readlink is skipped for those.
+/// A descriptor whose link could not be read: gone (closed during the scan) or refused.
+fn vanished(out: &mut Packed, fd: i32, errno: i32) {
+    if errno == libc::EACCES || errno == libc::EPERM {
+        out.refused += 1;
+    }
+    push_str(&mut out.text, None);
+    push_str(&mut out.text, Some(&scan_failure(errno, "readlink")));
+    out.row(fd, FdType::Unknown, None, bit::ERROR);
+}
+
+/// One descriptor into `out`: its target (readlink), type and inode. For our own descriptors
+/// fstat comes first and is cheap (no path walk); a socket's target is then
+/// "socket:[<inode>]" and an anonymous pipe's (a FIFO on pipefs) "pipe:[<inode>]", exactly
+/// as the kernel's readlink prints them (sockfs_dname, pipefs_dname), so the costly readlink
+/// is skipped for those.
 fn describe_one(
+    out: &mut Packed,
     dir: &DirFd,
     fd: i32,
     pre: Option<SysResult<ModeIno>>,
     name: &mut Vec<u8>,
     link: &mut [u8],
-) -> FdRecord {
-    fd_name(name, fd);
-    let mut rec = FdRecord {
-        fd,
-        kind: FdType::Unknown,
-        target: None,
-        inode: None,
-        error: None,
-        socket: None,
-        socket_error: None,
-        info: None,
-    };
+) {
     if let Some(Ok(st)) = pre {
         let fmt = st.mode & libc::S_IFMT;
-        if fmt == libc::S_IFSOCK {
-            rec.kind = FdType::Socket;
-            rec.inode = Some(st.ino);
-            rec.target = Some(format!("socket:[{}]", st.ino));
-            return rec;
-        }
-        if fmt == libc::S_IFIFO && Some(st.dev) == sys::pipefs_dev() {
-            rec.kind = FdType::Pipe;
-            rec.inode = Some(st.ino);
-            rec.target = Some(format!("pipe:[{}]", st.ino));
-            return rec;
+        let known = if fmt == libc::S_IFSOCK {
+            Some((FdType::Socket, "socket:["))
+        } else if fmt == libc::S_IFIFO && Some(st.dev) == sys::pipefs_dev() {
+            Some((FdType::Pipe, "pipe:["))
+        } else {
+            None
+        };
+        if let Some((kind, prefix)) = known {
+            out.text.push_str(prefix);
+            // writing to a String cannot fail
+            let _ = write!(out.text, "{}]\0", st.ino);
+            out.row(fd, kind, Some(st.ino), 0);
+            return;
         }
     }
     if let Some(Err(e)) = pre {
-        return vanished(fd, e);
+        return vanished(out, fd, e);
     }
+    fd_name(name, fd);
     let n = match sys::readlinkat(dir, name, link) {
-        Ok(n) => n,
-        Err(e) => return vanished(fd, e),
+        Ok(n) => n.min(link.len()),
+        Err(e) => return vanished(out, fd, e),
     };
-    let target = match std::str::from_utf8(&link[..n]) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(&link[..n]).into_owned(),
-    };
-    match classify_target(&target) {
-        TargetKind::Known(kind, ino) => {
-            rec.kind = kind;
-            rec.inode = Some(ino);
-        }
+    let target = String::from_utf8_lossy(&link[..n]);
+    let mut error = None;
+    let (kind, inode) = match classify_target(&target) {
+        TargetKind::Known(kind, ino) => (kind, Some(ino)),
         kind => {
             let st = match pre {
                 Some(st) => st,
                 None => sys::fstatat_follow(dir, name),
             };
+            let anon = match kind {
+                TargetKind::Anon(t) => Some(t),
+                _ => None,
+            };
             match st {
-                Ok(st) => {
-                    rec.inode = Some(st.ino);
-                    rec.kind = match kind {
-                        TargetKind::Anon(t) => t,
-                        _ => type_from_mode(st.mode, &target),
-                    };
-                }
+                Ok(st) => (
+                    anon.unwrap_or_else(|| type_from_mode(st.mode, &target)),
+                    Some(st.ino),
+                ),
                 Err(e) => {
-                    rec.kind = match kind {
-                        TargetKind::Anon(t) => t,
-                        _ => FdType::Unknown,
-                    };
-                    rec.error = Some(scan_failure(e, "stat"));
+                    error = Some(scan_failure(e, "stat"));
+                    (anon.unwrap_or(FdType::Unknown), None)
                 }
             }
         }
+    };
+    push_str(&mut out.text, Some(&target));
+    let mut bits = 0;
+    if let Some(e) = &error {
+        push_str(&mut out.text, Some(e));
+        bits |= bit::ERROR;
     }
-    rec.target = Some(target);
-    rec
+    out.row(fd, kind, inode, bits);
 }
 
-/// Describes `listed.fds[range]` in order, with one pair of reused buffers.
-fn describe_range(
-    dir: &DirFd,
-    listed: &Listed,
-    own: bool,
-    range: std::ops::Range<usize>,
-) -> Vec<FdRecord> {
-    let mut link = vec![0u8; 4096];
-    let mut name = Vec::with_capacity(16);
-    range
-        .map(|i| {
-            let fd = listed.fds[i];
-            let pre = match listed.stats.get(i) {
-                Some(st) => Some(Ok(*st)),
-                None if own => Some(sys::fstat_fd(fd)),
-                None => None,
-            };
-            describe_one(dir, fd, pre, &mut name, &mut link)
-        })
-        .collect()
-}
+/// Descriptor numbers per work item.
+const CHUNK: usize = 256;
 
-/// Tables at least this big are described by two threads.
-const SPLIT_FROM: usize = 2048;
-
-/// The readlinks are independent kernel path walks: on a quiet 2-CPU Linux 6.18 machine two
-/// threads do 8,000 `fstat` + `readlinkat` in 7.2 ms where one takes 10.6 ms (a C loop), and
-/// `fdsSync({ sockets: false })` at 9,000 fds takes 11.2 ms against 13.8 ms. On a loaded
-/// machine the second thread gains little, so small tables stay on one thread.
-fn describe_all(dir: &DirFd, listed: &Listed, own: bool) -> Vec<FdRecord> {
-    let n = listed.fds.len();
-    let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
-    if n < SPLIT_FROM || cpus < 2 {
-        return describe_range(dir, listed, own, 0..n);
-    }
-    let mid = n / 2;
-    std::thread::scope(|scope| {
-        let second = std::thread::Builder::new()
-            .name("kernelscope-fds2".into())
-            .spawn_scoped(scope, || describe_range(dir, listed, own, mid..n));
-        let mut first = describe_range(dir, listed, own, 0..mid);
-        match second.map(|h| h.join()) {
-            Ok(Ok(rest)) => first.extend(rest),
-            // no second thread (or it panicked): do that half here
-            _ => first.extend(describe_range(dir, listed, own, mid..n)),
-        }
-        first
-    })
-}
-
-/// The descriptor numbers, and when they came from probing, their fstat (same order).
-struct Listed {
-    fds: Vec<i32>,
-    stats: Vec<ModeIno>,
-}
+/// Tables at least this big are shared with the helper thread.
+const SPLIT_FROM: usize = 1024;
 
 /// Descriptor count of the previous scan of this process: probing pays off only for big tables.
 static LAST_OWN_COUNT: AtomicUsize = AtomicUsize::new(0);
 const PROBE_FROM: usize = 1024;
 
-/// Our own descriptors by probing every number below the fd table size (FDSize in
-/// /proc/self/status) with fstat: an unused number costs one failing fstat, a used one the
-/// fstat the scan needs anyway — cheaper than getdents64 of /proc/self/fd, which makes a dentry
-/// per entry, when the table is mostly in use. None when that is not the case (a table much
-/// larger than the last count, or FDSize unreadable): then list with getdents64.
-fn probe_own_fds(skip: i32) -> Option<Listed> {
+/// Whether the previous scan found sockets: then the next one dumps the socket tables while
+/// the descriptors are being read, as one more work item.
+static EXPECT_SOCKETS: AtomicBool = AtomicBool::new(true);
+
+/// What the scanners walk.
+enum Walk {
+    /// Every number below the fd table size (FDSize), probed with fstat: an unused number costs
+    /// one failing fstat, a used one the fstat the scan needs anyway — cheaper than getdents64
+    /// of /proc/self/fd, which makes a dentry per entry, when the table is mostly in use.
+    Probe(usize),
+    /// Numbers listed with getdents64.
+    Listed(Vec<i32>),
+}
+
+impl Walk {
+    fn len(&self) -> usize {
+        match self {
+            Walk::Probe(size) => *size,
+            Walk::Listed(fds) => fds.len(),
+        }
+    }
+}
+
+enum Done {
+    Chunk(Packed),
+    Table(SocketTable),
+}
+
+#[derive(Default)]
+struct Progress {
+    done: usize,
+    chunks: Vec<(usize, Packed)>,
+    table: Option<SocketTable>,
+    /// Items whose scanner panicked (a bug): redone by the coordinator.
+    failed: Vec<usize>,
+}
+
+/// One scan's work, shared by the calling thread and the helper. Items are claimed one at a
+/// time from `next`, so a busy or late helper only takes less of it: item 0 is the socket
+/// dump when there is one, then chunks of CHUNK descriptors.
+struct Work {
+    walk: Walk,
+    own: bool,
+    /// The coordinator's /proc/<pid>/fd (for our own process /proc/thread-self/fd).
+    dir: DirFd,
+    /// The helper's: /proc/self/task/<helper tid>/fd. readlink of /proc/<pid>/fd/<n> locks the
+    /// task <pid> twice (fget_task), so two threads reading the same directory contend; each
+    /// reading its own task's directory (the same descriptor table) does not: 10,000 readlinks
+    /// on a 2-CPU Linux 6.18 machine take 12.7 ms on one thread, 7.9 ms on two through
+    /// /proc/self/fd and 6.1 ms on two through their own /proc/<tid>/fd (a C loop).
+    helper_dir: Option<DirFd>,
+    /// Descriptors the scan itself holds, left out.
+    skip: [i32; 3],
+    diag: Option<SockDiag>,
+    items: usize,
+    next: AtomicUsize,
+    progress: Mutex<Progress>,
+    all_done: Condvar,
+}
+
+impl Work {
+    fn first_chunk(&self) -> usize {
+        usize::from(self.diag.is_some())
+    }
+
+    fn item(&self, i: usize, dir: &DirFd, name: &mut Vec<u8>, link: &mut [u8]) -> Done {
+        if let (0, Some(diag)) = (i, &self.diag) {
+            return Done::Table(diag.table(None));
+        }
+        let start = (i - self.first_chunk()) * CHUNK;
+        let end = (start + CHUNK).min(self.walk.len());
+        let mut out = Packed {
+            nums: Vec::with_capacity(end.saturating_sub(start) * col::LEN),
+            text: String::with_capacity(end.saturating_sub(start) * 24),
+            ..Packed::default()
+        };
+        for k in start..end {
+            let (fd, pre) = match &self.walk {
+                Walk::Probe(_) => {
+                    let fd = k as i32;
+                    match sys::fstat_fd(fd) {
+                        Ok(st) => (fd, Some(Ok(st))),
+                        Err(_) => continue,
+                    }
+                }
+                Walk::Listed(fds) => {
+                    let fd = fds[k];
+                    (fd, self.own.then(|| sys::fstat_fd(fd)))
+                }
+            };
+            if self.skip.contains(&fd) {
+                continue;
+            }
+            describe_one(&mut out, dir, fd, pre, name, link);
+        }
+        Done::Chunk(out)
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Claims and does items until none is left.
+    fn run(&self, dir: &DirFd) {
+        let mut link = vec![0u8; 4096];
+        let mut name = Vec::with_capacity(16);
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.items {
+                return;
+            }
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.item(i, dir, &mut name, &mut link)
+            }));
+            let mut p = self.progress();
+            match done {
+                Ok(Done::Chunk(part)) => p.chunks.push((i, part)),
+                Ok(Done::Table(table)) => p.table = Some(table),
+                Err(_) => p.failed.push(i),
+            }
+            p.done += 1;
+            if p.done == self.items {
+                self.all_done.notify_all();
+            }
+        }
+    }
+
+    /// The coordinator's part: its share of the items, then the wait for the helper's.
+    fn finish(&self) -> (Packed, Option<SocketTable>) {
+        self.run(&self.dir);
+        let mut p = self.progress();
+        while p.done < self.items {
+            p = self
+                .all_done
+                .wait(p)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        let mut p = std::mem::take(&mut *p);
+        let mut link = vec![0u8; 4096];
+        let mut name = Vec::with_capacity(16);
+        for i in std::mem::take(&mut p.failed) {
+            match self.item(i, &self.dir, &mut name, &mut link) {
+                Done::Chunk(part) => p.chunks.push((i, part)),
+                Done::Table(table) => p.table = Some(table),
+            }
+        }
+        p.chunks.sort_unstable_by_key(|c| c.0);
+        let mut all = Packed {
+            nums: Vec::with_capacity(p.chunks.iter().map(|c| c.1.nums.len()).sum()),
+            text: String::with_capacity(p.chunks.iter().map(|c| c.1.text.len()).sum()),
+            ..Packed::default()
+        };
+        for (_, chunk) in p.chunks {
+            all.append(chunk);
+        }
+        (all, p.table)
+    }
+}
+
+/// kernelscope's second scanner thread ("kernelscope-fdh"), started on first use and kept:
+/// its /proc/<tid>/fd entries stay in the dentry cache between scans, where a fresh thread's
+/// would be made anew each time.
+struct Helper {
+    tx: mpsc::Sender<Arc<Work>>,
+    tid: i32,
+}
+
+static HELPER: Lazy<Mutex<Option<Helper>>> = Lazy::new(|| Mutex::new(None));
+
+fn start_helper() -> Option<Helper> {
+    let (tx, rx) = mpsc::channel::<Arc<Work>>();
+    let (tid_tx, tid_rx) = mpsc::sync_channel::<i32>(1);
+    std::thread::Builder::new()
+        .name("kernelscope-fdh".into())
+        .spawn(move || {
+            if tid_tx.send(sys::gettid()).is_err() {
+                return;
+            }
+            while let Ok(work) = rx.recv() {
+                let dir = work.helper_dir.as_ref().unwrap_or(&work.dir);
+                // run() catches a panic per item
+                work.run(dir);
+            }
+        })
+        .ok()?;
+    let tid = tid_rx.recv().ok()?;
+    Some(Helper { tx, tid })
+}
+
+/// The helper's sender and thread id, starting it if needed; None without a second CPU or
+/// when no thread can be started.
+fn helper() -> Option<(mpsc::Sender<Arc<Work>>, i32)> {
+    if std::thread::available_parallelism().map_or(1, |c| c.get()) < 2 {
+        return None;
+    }
+    let mut guard = HELPER.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.is_none() {
+        *guard = start_helper();
+    }
+    guard.as_ref().map(|h| (h.tx.clone(), h.tid))
+}
+
+/// The size of our own fd table when probing it is worthwhile (see Walk::Probe).
+fn probe_size() -> Option<usize> {
     let last = LAST_OWN_COUNT.load(Ordering::Relaxed);
     if last < PROBE_FROM {
         return None;
@@ -321,178 +535,226 @@ fn probe_own_fds(skip: i32) -> Option<Listed> {
     if size > last * 2 + PROBE_FROM || size > i32::MAX as usize {
         return None;
     }
-    let mut out = Listed {
-        fds: Vec::with_capacity(last + 64),
-        stats: Vec::with_capacity(last + 64),
-    };
-    for fd in 0..size as i32 {
-        if fd == skip {
-            continue;
-        }
-        if let Ok(st) = sys::fstat_fd(fd) {
-            out.fds.push(fd);
-            out.stats.push(st);
-        }
-    }
-    Some(out)
+    Some(size)
 }
 
 /// Lists and classifies every descriptor of `opts.pid` (this process when None).
-pub fn scan(opts: ScanOptions) -> std::result::Result<Vec<FdRecord>, ScanError> {
+pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
     let own = opts.pid.is_none_or(|p| p == sys::getpid());
     let fd_path = proc_dir(opts.pid, "fd");
-    let dir = DirFd::open(Path::new(&fd_path)).map_err(|errno| ScanError {
+    let open_dir = |path: &str| DirFd::open(Path::new(path));
+    let dir = if own {
+        open_dir("/proc/thread-self/fd").or_else(|_| open_dir(&fd_path))
+    } else {
+        open_dir(&fd_path)
+    }
+    .map_err(|errno| ScanError {
         syscall: "open",
         errno,
         path: fd_path.clone(),
     })?;
-    let probed = if own { probe_own_fds(dir.raw()) } else { None };
-    let listed = match probed {
-        Some(listed) => listed,
+    let walk = match if own { probe_size() } else { None } {
+        Some(size) => Walk::Probe(size),
         None => {
             let mut fds = list_fds(&dir).map_err(|errno| ScanError {
                 syscall: "getdents64",
                 errno,
                 path: fd_path.clone(),
             })?;
-            if own {
-                // the directory we are reading is not one of the caller's descriptors
-                fds.retain(|&fd| fd != dir.raw());
-            }
             fds.sort_unstable();
-            Listed {
-                fds,
-                stats: Vec::new(),
-            }
+            Walk::Listed(fds)
         }
     };
-    if own {
-        LAST_OWN_COUNT.store(listed.fds.len(), Ordering::Relaxed);
-    }
-
-    // The socket dump and the readlinks are independent kernel work: when the last scan saw
-    // sockets and there is a second CPU, the dump runs on a helper thread meanwhile.
-    let early = opts.sockets
-        && EXPECT_SOCKETS.load(Ordering::Relaxed)
-        && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
-    let (mut records, early_table) = std::thread::scope(|scope| {
-        let dump = if early {
-            std::thread::Builder::new()
-                .name("kernelscope-sockdiag".into())
-                .spawn_scoped(scope, || socket_table(opts.pid, opts.sockdiag, None))
-                .ok()
+    // Big tables are shared with the helper thread (its directory is opened here, before the
+    // walk, so that the walk can leave it out), and so is the socket dump when the last scan
+    // saw sockets: it is independent kernel work.
+    let helper = if walk.len() >= SPLIT_FROM {
+        helper()
+    } else {
+        None
+    };
+    let helper_dir = helper.as_ref().and_then(|(_, tid)| {
+        if own {
+            open_dir(&format!("/proc/self/task/{tid}/fd")).ok()
         } else {
-            None
-        };
-        let records = describe_all(&dir, &listed, own);
-        (records, dump.and_then(|h| h.join().ok()))
+            open_dir(&fd_path).ok()
+        }
     });
-    if !own && !records.is_empty() {
-        // /proc/<pid>/fd lists for anyone who may read the directory, but its links need
-        // ptrace read access: when every one is refused, the inventory is, as a whole
-        let refused = |r: &FdRecord| {
-            r.target.is_none()
-                && r.error
-                    .as_deref()
-                    .is_some_and(|e| e.ends_with("EACCES") || e.ends_with("EPERM"))
-        };
-        if records.iter().all(refused) {
-            return Err(ScanError {
-                syscall: "readlink",
-                errno: libc::EACCES,
-                path: fd_path,
-            });
-        }
+    let diag = (opts.sockets && EXPECT_SOCKETS.load(Ordering::Relaxed))
+        .then(|| SockDiag::open(opts.pid, opts.sockdiag));
+    let mut skip = [-1; 3];
+    if own {
+        skip[0] = dir.raw();
+        skip[1] = helper_dir.as_ref().map_or(-1, DirFd::raw);
+        skip[2] = diag.as_ref().and_then(SockDiag::raw_fd).unwrap_or(-1);
     }
-    let any_socket = records.iter().any(|r| r.kind == FdType::Socket);
-    let mut name = Vec::with_capacity(16);
-    drop(dir);
-
-    if opts.fdinfo {
-        let info_path = proc_dir(opts.pid, "fdinfo");
-        if let Ok(info_dir) = DirFd::open(Path::new(&info_path)) {
-            let mut buf = Vec::with_capacity(4096);
-            for rec in records.iter_mut().filter(|r| r.error.is_none()) {
-                fd_name(&mut name, rec.fd);
-                match sys::read_file_at(&info_dir, &name, &mut buf) {
-                    Ok(()) => {
-                        let info = parse_fdinfo(&buf);
-                        // a different inode here means the number was closed and reused
-                        // between the readlink and this read
-                        if let (Some(a), Some(b)) = (info.ino, rec.inode) {
-                            if a != b {
-                                rec.error = Some("replaced during the scan".to_string());
-                            }
-                        }
-                        rec.info = Some(Box::new(info));
-                    }
-                    Err(e) if e == libc::ENOENT || e == libc::EBADF => {
-                        rec.error = Some("closed during the scan".to_string());
-                    }
-                    Err(_) => {}
-                }
-            }
-        }
+    let chunks = walk.len().div_ceil(CHUNK);
+    let items = chunks + usize::from(diag.is_some());
+    let work = Arc::new(Work {
+        walk,
+        own,
+        dir,
+        helper_dir,
+        skip,
+        diag,
+        items,
+        next: AtomicUsize::new(0),
+        progress: Mutex::new(Progress::default()),
+        all_done: Condvar::new(),
+    });
+    if let Some((tx, _)) = &helper {
+        // a send fails only when the helper is gone: the coordinator then does every item
+        let _ = tx.send(Arc::clone(&work));
     }
-
+    let (mut out, early_table) = work.finish();
+    let n = out.len();
+    if own {
+        LAST_OWN_COUNT.store(n, Ordering::Relaxed);
+    }
+    // /proc/<pid>/fd lists for anyone who may read the directory, but its links need ptrace
+    // read access: when every one is refused, the inventory is, as a whole
+    if !own && n > 0 && out.refused == n {
+        return Err(ScanError {
+            syscall: "readlink",
+            errno: libc::EACCES,
+            path: fd_path,
+        });
+    }
+    let diag = match Arc::try_unwrap(work) {
+        Ok(work) => work.diag,
+        // the helper still holds it (it has not yet seen that nothing is left)
+        Err(_) => None,
+    };
+    let ok = |out: &Packed, i: usize| out.bits(i) & bit::ERROR == 0;
+    let any_socket = (0..n).any(|i| out.is(i, FdType::Socket));
     if opts.sockets {
         EXPECT_SOCKETS.store(any_socket, Ordering::Relaxed);
     }
-    if opts.sockets && any_socket {
-        let wanted: HashSet<u64> = records
-            .iter()
-            .filter(|r| r.kind == FdType::Socket)
-            .filter_map(|r| r.inode)
-            .collect();
-        let table = match early_table {
+    let table = if opts.sockets && any_socket {
+        let late_dump = |wanted: &InodeSet| match &diag {
+            Some(diag) => diag.table(Some(wanted)),
+            None => socket_table(opts.pid, opts.sockdiag, Some(wanted)),
+        };
+        let sockets = (0..n).filter(|&i| out.is(i, FdType::Socket) && ok(&out, i));
+        Some(match early_table {
             Some(mut table) => {
                 // sockets made after the early dump started: one more, filtered dump
-                let missing: HashSet<u64> = records
-                    .iter()
-                    .filter(|r| r.kind == FdType::Socket && r.error.is_none())
-                    .filter(|r| r.inode.is_some_and(|i| !table.sockets.contains_key(&i)))
-                    .filter(|r| !own || sys::socket_domain(r.fd).is_ok_and(dumped_domain))
-                    .filter_map(|r| r.inode)
+                let missing: InodeSet = sockets
+                    .filter_map(|i| Some((i, out.inode(i)?)))
+                    .filter(|(_, ino)| !table.sockets.contains_key(ino))
+                    .filter(|&(i, _)| {
+                        !own || sys::socket_domain(out.fd(i)).is_ok_and(dumped_domain)
+                    })
+                    .map(|(_, ino)| ino)
                     .collect();
                 if !missing.is_empty() {
-                    let more = socket_table(opts.pid, opts.sockdiag, Some(&missing));
+                    let more = late_dump(&missing);
                     table.sockets.extend(more.sockets);
                 }
                 table
             }
-            None => socket_table(opts.pid, opts.sockdiag, Some(&wanted)),
-        };
-        for rec in records
-            .iter_mut()
-            .filter(|r| r.kind == FdType::Socket && r.error.is_none())
-        {
-            let Some(ino) = rec.inode else { continue };
-            if let Some(s) = table.sockets.get(&ino) {
-                rec.socket = Some(Box::new(s.clone()));
-                continue;
-            }
-            rec.socket_error = Some(if !table.failures.is_empty() {
-                format!("socket tables unavailable: {}", table.failures.join("; "))
-            } else if own {
-                match sys::socket_domain(rec.fd) {
-                    Ok(d) => format!("not in the socket dumps ({} socket)", domain_name(d)),
-                    Err(_) => "closed during the scan".to_string(),
+            None => late_dump(&sockets.filter_map(|i| out.inode(i)).collect()),
+        })
+    } else {
+        None
+    };
+    let info_dir = if opts.fdinfo {
+        DirFd::open(Path::new(&proc_dir(opts.pid, "fdinfo"))).ok()
+    } else {
+        None
+    };
+    let mut name = Vec::with_capacity(16);
+    let mut buf = Vec::new();
+    for i in 0..n {
+        if !ok(&out, i) {
+            continue;
+        }
+        let kind = out.kind(i);
+        let mut late_error = None;
+        let mut info = None;
+        if let Some(info_dir) = &info_dir {
+            fd_name(&mut name, out.fd(i));
+            match sys::read_file_at(info_dir, &name, &mut buf) {
+                Ok(()) => {
+                    let parsed = parse_fdinfo(&buf);
+                    // a different inode here means the number was closed and reused between
+                    // the readlink and this read
+                    if let (Some(a), Some(b)) = (parsed.ino, out.inode(i)) {
+                        if a != b {
+                            late_error = Some("replaced during the scan");
+                        }
+                    }
+                    info = Some(parsed);
                 }
-            } else {
-                "not in the socket dumps (another family, or closed during the scan)".to_string()
-            });
+                Err(e) if e == libc::ENOENT || e == libc::EBADF => {
+                    late_error = Some("closed during the scan");
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(e) = late_error {
+            push_str(&mut out.extra, Some(e));
+            out.add_bits(i, bit::LATE_ERROR);
+        }
+        if let (Some(table), FdType::Socket, None) = (&table, kind, late_error) {
+            socket_fields(&mut out, i, table, own);
+        }
+        if let Some(info) = info {
+            push_str(&mut out.extra, Some(&fdinfo_json(&info, kind)));
+            out.add_bits(i, bit::FDINFO);
         }
     }
-    Ok(records)
+    Ok(out)
+}
+
+/// A socket's details (or why there are none) into `out.extra` and its numeric columns.
+fn socket_fields(out: &mut Packed, i: usize, table: &SocketTable, own: bool) {
+    let Some(ino) = out.inode(i) else { return };
+    if let Some(s) = table.sockets.get(&ino) {
+        write_socket(&mut out.extra, s);
+        out.set(i, col::LOCAL_PORT, num(s.local_port.map(u64::from)));
+        out.set(i, col::REMOTE_PORT, num(s.remote_port.map(u64::from)));
+        out.set(i, col::SEND_Q, num(s.send_queue_bytes));
+        out.set(i, col::RECV_Q, num(s.recv_queue_bytes));
+        out.add_bits(i, bit::SOCKET);
+        return;
+    }
+    let why = if !table.failures.is_empty() {
+        format!("socket tables unavailable: {}", table.failures.join("; "))
+    } else if own {
+        match sys::socket_domain(out.fd(i)) {
+            Ok(d) => format!("not in the socket dumps ({} socket)", domain_name(d)),
+            Err(_) => "closed during the scan".to_string(),
+        }
+    } else {
+        "not in the socket dumps (another family, or closed during the scan)".to_string()
+    };
+    push_str(&mut out.extra, Some(&why));
+    out.add_bits(i, bit::SOCKET_ERROR);
+}
+
+/// family, protocol, state, localAddress, remoteAddress, path: the addresses are formatted
+/// straight into `extra`.
+fn write_socket(extra: &mut String, s: &SocketInfo) {
+    push_str(extra, Some(s.family.name()));
+    push_str(extra, Some(s.protocol));
+    push_str(extra, Some(s.state));
+    for addr in [&s.local_address, &s.remote_address] {
+        match addr {
+            Some(a) => {
+                // writing to a String cannot fail
+                let _ = write!(extra, "{a}\0");
+            }
+            None => push_str(extra, None),
+        }
+    }
+    push_str(extra, s.path.as_deref());
 }
 
 /// Families the socket dumps cover.
 fn dumped_domain(d: i32) -> bool {
     d == libc::AF_INET || d == libc::AF_INET6 || d == libc::AF_UNIX
 }
-
-/// Whether the previous scan found sockets: then the next one starts its socket dump early.
-static EXPECT_SOCKETS: AtomicBool = AtomicBool::new(true);
 
 fn domain_name(d: i32) -> String {
     match d {
@@ -610,65 +872,6 @@ fn fdinfo_json(info: &FdInfo, kind: FdType) -> String {
     o
 }
 
-fn push_field(text: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => text.push_str(s),
-        None => text.push(NULL_STR),
-    }
-    text.push('\0');
-}
-
-fn num(v: Option<u64>) -> f64 {
-    v.map_or(f64::NAN, |v| v as f64)
-}
-
-/// The packed form lib/fds.js unpacks.
-pub struct Packed {
-    pub nums: Vec<f64>,
-    pub text: String,
-}
-
-pub fn pack(records: &[FdRecord]) -> Packed {
-    let mut nums = Vec::with_capacity(records.len() * col::LEN);
-    let mut text = String::with_capacity(records.len() * 24);
-    for r in records {
-        let mut bits = 0u32;
-        let mut row = [f64::NAN; col::LEN];
-        row[col::FD] = r.fd as f64;
-        row[col::TYPE] = r.kind as u8 as f64;
-        row[col::INODE] = num(r.inode);
-        push_field(&mut text, r.target.as_deref());
-        if let Some(e) = &r.error {
-            bits |= bit::ERROR;
-            push_field(&mut text, Some(e));
-        }
-        if let Some(s) = &r.socket {
-            bits |= bit::SOCKET;
-            push_field(&mut text, Some(s.family.name()));
-            push_field(&mut text, Some(s.protocol));
-            push_field(&mut text, Some(s.state));
-            push_field(&mut text, s.local_address.as_deref());
-            push_field(&mut text, s.remote_address.as_deref());
-            push_field(&mut text, s.path.as_deref());
-            row[col::LOCAL_PORT] = num(s.local_port.map(u64::from));
-            row[col::REMOTE_PORT] = num(s.remote_port.map(u64::from));
-            row[col::SEND_Q] = num(s.send_queue_bytes);
-            row[col::RECV_Q] = num(s.recv_queue_bytes);
-        }
-        if let Some(e) = &r.socket_error {
-            bits |= bit::SOCKET_ERROR;
-            push_field(&mut text, Some(e));
-        }
-        if let Some(info) = &r.info {
-            bits |= bit::FDINFO;
-            push_field(&mut text, Some(&fdinfo_json(info, r.kind)));
-        }
-        row[col::BITS] = bits as f64;
-        nums.extend_from_slice(&row);
-    }
-    Packed { nums, text }
-}
-
 // ---- napi ----
 
 #[napi(object)]
@@ -686,8 +889,10 @@ pub struct NativeFdsOptions {
 pub struct NativeFds {
     /// col::LEN numbers per descriptor.
     pub nums: Float64Array,
-    /// NUL-separated strings, in record order.
+    /// NUL-separated strings per record: target, error (bits::ERROR).
     pub text: String,
+    /// NUL-separated strings per record, for the other bits.
+    pub extra: String,
 }
 
 fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
@@ -713,7 +918,7 @@ fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
 
 fn compute(opts: ScanOptions) -> Result<Packed> {
     match scan(opts) {
-        Ok(records) => Ok(pack(&records)),
+        Ok(packed) => Ok(packed),
         Err(e) => Err(sys_error(e.syscall, e.errno, &e.path)),
     }
 }
@@ -722,6 +927,7 @@ fn to_js(p: Packed) -> NativeFds {
     NativeFds {
         nums: Float64Array::new(p.nums),
         text: p.text,
+        extra: p.extra,
     }
 }
 
@@ -815,18 +1021,29 @@ mod tests {
     fn scans_itself() {
         let f = std::fs::File::open("/proc/self/status").unwrap();
         use std::os::fd::AsRawFd;
-        let recs = scan(ScanOptions {
+        let out = scan(ScanOptions {
             pid: None,
             sockets: true,
             fdinfo: true,
             sockdiag: Mode::Auto,
         })
         .unwrap();
-        let r = recs.iter().find(|r| r.fd == f.as_raw_fd()).unwrap();
-        assert_eq!(r.kind, FdType::File);
-        assert!(r.target.as_deref().unwrap().ends_with("/status"));
-        assert!(r.info.as_ref().unwrap().flags.is_some());
-        let p = pack(&recs);
-        assert_eq!(p.nums.len(), recs.len() * col::LEN);
+        assert_eq!(out.nums.len() % col::LEN, 0);
+        // walk the text the way lib/fds.js does
+        let mut text = out.text.split('\0');
+        let mut found = false;
+        for i in 0..out.len() {
+            let target = text.next().unwrap();
+            if out.bits(i) & bit::ERROR != 0 {
+                text.next();
+            }
+            if out.fd(i) == f.as_raw_fd() {
+                found = true;
+                assert_eq!(out.kind(i), FdType::File);
+                assert!(target.ends_with("/status"), "{target}");
+                assert_ne!(out.bits(i) & bit::FDINFO, 0);
+            }
+        }
+        assert!(found);
     }
 }

@@ -3,11 +3,10 @@
 //! the kernel refuses netlink (seccomp'd sandboxes, missing *_diag modules). Reused by fds()
 //! and meant for socketState() and `kernelscope inspect <pid>`.
 
-use std::collections::{HashMap, HashSet};
-
 use crate::parse::sockdiag::{
     decode_batch, inet_request, link_unix_peers, parse_proc_net_inet, parse_proc_net_unix,
-    unix_request, Batch, SocketInfo, AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP,
+    tcp_compat_request, unix_request, Batch, InodeMap, InodeSet, SocketInfo, AF_INET, AF_INET6,
+    IPPROTO_TCP, IPPROTO_UDP,
 };
 use crate::sys::{self, NetlinkSocket};
 
@@ -30,7 +29,7 @@ pub enum Mode {
 }
 
 pub struct SocketTable {
-    pub sockets: HashMap<u64, SocketInfo>,
+    pub sockets: InodeMap<SocketInfo>,
     /// One line per dump that failed both ways ("tcp: netlink EPERM, /proc/net/tcp EACCES").
     pub failures: Vec<String>,
     /// The source each dump used, in the order tcp, tcp6, udp, udp6, unix (None: failed).
@@ -96,19 +95,21 @@ pub fn errno_name(e: i32) -> String {
     name.to_string()
 }
 
-/// One dump over an open netlink socket. Err(errno) when the kernel refuses it.
+/// One dump over an open netlink socket (`req`, or the request for `dump`). Err(errno) when
+/// the kernel refuses it.
 fn netlink_dump(
     nl: &NetlinkSocket,
     dump: &Dump,
+    req: Option<Vec<u8>>,
     seq: u32,
     buf: &mut [u8],
     out: &mut Vec<SocketInfo>,
     keep: &dyn Fn(u64) -> bool,
 ) -> Result<(), i32> {
-    let req = if dump.family == 1 {
-        unix_request(seq)
-    } else {
-        inet_request(dump.family, dump.protocol, seq)
+    let req = match req {
+        Some(req) => req,
+        None if dump.family == 1 => unix_request(seq),
+        None => inet_request(dump.family, dump.protocol, seq),
     };
     nl.send(&req)?;
     let start = out.len();
@@ -172,67 +173,106 @@ fn other_netns(pid: i32) -> bool {
     }
 }
 
-/// Every TCP, UDP and unix socket of the network namespace of `pid` (None: this process),
-/// keyed by inode; with `wanted`, inet sockets outside that set are left out early. Never
-/// fails as a whole: dumps that fail are listed in `failures`.
-pub fn socket_table(pid: Option<i32>, mode: Mode, wanted: Option<&HashSet<u64>>) -> SocketTable {
-    let keep = |ino: u64| wanted.is_none_or(|w| w.contains(&ino));
-    let use_netlink =
-        mode == Mode::Auto && pid.is_none_or(|p| p == sys::getpid() || !other_netns(p));
-    let mut netlink_error: Option<i32> = None;
-    let nl = if use_netlink {
-        match NetlinkSocket::sock_diag() {
-            Ok(nl) => Some(nl),
-            Err(e) => {
-                netlink_error = Some(e);
-                None
+/// A NETLINK_SOCK_DIAG connection for the dumps of one process's namespace, opened ahead of
+/// a descriptor scan so that its own descriptor is known (and left out of the inventory).
+pub struct SockDiag {
+    pid: Option<i32>,
+    mode: Mode,
+    nl: Option<NetlinkSocket>,
+    netlink_error: Option<i32>,
+}
+
+impl SockDiag {
+    pub fn open(pid: Option<i32>, mode: Mode) -> SockDiag {
+        let use_netlink =
+            mode == Mode::Auto && pid.is_none_or(|p| p == sys::getpid() || !other_netns(p));
+        let (nl, netlink_error) = if use_netlink {
+            match NetlinkSocket::sock_diag() {
+                Ok(nl) => (Some(nl), None),
+                Err(e) => (None, Some(e)),
+            }
+        } else {
+            (None, None)
+        };
+        SockDiag {
+            pid,
+            mode,
+            nl,
+            netlink_error,
+        }
+    }
+
+    /// The netlink socket's descriptor, when one is open.
+    pub fn raw_fd(&self) -> Option<i32> {
+        self.nl.as_ref().map(NetlinkSocket::raw)
+    }
+
+    /// Every TCP, UDP and unix socket of the namespace, keyed by inode; with `wanted`, inet
+    /// sockets outside that set are left out early. Never fails as a whole: dumps that fail
+    /// are listed in `failures`.
+    pub fn table(&self, wanted: Option<&InodeSet>) -> SocketTable {
+        let keep = |ino: u64| wanted.is_none_or(|w| w.contains(&ino));
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut found: Vec<SocketInfo> = Vec::with_capacity(256);
+        let mut failures = Vec::new();
+        let mut sources = [None; 5];
+        // TCP over both families in one dump where the kernel still serves TCPDIAG_GETSOCK
+        // (DUMPS[0] and [1] are tcp and tcp6); the two per-family dumps where it does not
+        if let Some(nl) = &self.nl {
+            let req = Some(tcp_compat_request(100));
+            if netlink_dump(nl, &DUMPS[0], req, 100, &mut buf, &mut found, &keep).is_ok() {
+                sources[0] = Some(Source::Netlink);
+                sources[1] = Some(Source::Netlink);
             }
         }
-    } else {
-        None
-    };
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut found: Vec<SocketInfo> = Vec::with_capacity(256);
-    let mut failures = Vec::new();
-    let mut sources = [None; 5];
-    for (i, dump) in DUMPS.iter().enumerate() {
-        let mut why = Vec::new();
-        if let Some(nl) = &nl {
-            match netlink_dump(nl, dump, i as u32 + 1, &mut buf, &mut found, &keep) {
-                Ok(()) => {
-                    sources[i] = Some(Source::Netlink);
-                    continue;
+        for (i, dump) in DUMPS.iter().enumerate() {
+            if sources[i].is_some() {
+                continue;
+            }
+            let mut why = Vec::new();
+            if let Some(nl) = &self.nl {
+                match netlink_dump(nl, dump, None, i as u32 + 1, &mut buf, &mut found, &keep) {
+                    Ok(()) => {
+                        sources[i] = Some(Source::Netlink);
+                        continue;
+                    }
+                    Err(e) => why.push(format!("netlink {}", errno_name(e))),
                 }
-                Err(e) => why.push(format!("netlink {}", errno_name(e))),
+            } else if let Some(e) = self.netlink_error {
+                why.push(format!("netlink {}", errno_name(e)));
             }
-        } else if let Some(e) = netlink_error {
-            why.push(format!("netlink {}", errno_name(e)));
-        }
-        if mode == Mode::Off {
-            failures.push(format!(
-                "{}: disabled (KERNELSCOPE_SOCKDIAG=off)",
-                dump.name
-            ));
-            continue;
-        }
-        match proc_net(pid, dump, &mut found) {
-            Ok(()) => sources[i] = Some(Source::ProcNet),
-            Err(e) => {
-                why.push(e);
-                failures.push(format!("{}: {}", dump.name, why.join(", ")));
+            if self.mode == Mode::Off {
+                failures.push(format!(
+                    "{}: disabled (KERNELSCOPE_SOCKDIAG=off)",
+                    dump.name
+                ));
+                continue;
+            }
+            match proc_net(self.pid, dump, &mut found) {
+                Ok(()) => sources[i] = Some(Source::ProcNet),
+                Err(e) => {
+                    why.push(e);
+                    failures.push(format!("{}: {}", dump.name, why.join(", ")));
+                }
             }
         }
+        let mut sockets = InodeMap::with_capacity_and_hasher(found.len(), Default::default());
+        for s in found {
+            sockets.insert(s.inode, s);
+        }
+        link_unix_peers(&mut sockets);
+        SocketTable {
+            sockets,
+            failures,
+            sources,
+        }
     }
-    let mut sockets = HashMap::with_capacity(found.len());
-    for s in found {
-        sockets.insert(s.inode, s);
-    }
-    link_unix_peers(&mut sockets);
-    SocketTable {
-        sockets,
-        failures,
-        sources,
-    }
+}
+
+/// Every TCP, UDP and unix socket of the network namespace of `pid` (None: this process),
+/// keyed by inode; see SockDiag::table.
+pub fn socket_table(pid: Option<i32>, mode: Mode, wanted: Option<&InodeSet>) -> SocketTable {
+    SockDiag::open(pid, mode).table(wanted)
 }
 
 #[cfg(test)]
@@ -240,18 +280,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_a_listening_socket_both_ways() {
+    fn finds_listening_sockets_of_both_families_both_ways() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        // IPv6 may be disabled on the host: then only IPv4 is checked
+        let listener6 = std::net::TcpListener::bind("[::1]:0").ok();
         for mode in [Mode::Auto, Mode::ProcNet] {
             let t = socket_table(None, mode, None);
+            assert!(t.failures.is_empty(), "{:?}", t.failures);
             let s = t
                 .sockets
                 .values()
                 .find(|s| s.protocol == "tcp" && s.local_port == Some(port))
                 .expect("listener in the table");
             assert_eq!(s.state, "listen");
-            assert_eq!(s.local_address.as_deref(), Some("127.0.0.1"));
+            assert_eq!(s.local_text().as_deref(), Some("127.0.0.1"));
+            if let Some(l6) = &listener6 {
+                let port6 = l6.local_addr().unwrap().port();
+                let s6 = t
+                    .sockets
+                    .values()
+                    .find(|s| s.protocol == "tcp" && s.local_port == Some(port6))
+                    .expect("IPv6 listener in the table");
+                assert_eq!(s6.local_text().as_deref(), Some("::1"));
+            }
         }
+    }
+
+    #[test]
+    fn one_compat_dump_gives_tcp_of_both_families() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let Ok(l6) = std::net::TcpListener::bind("[::1]:0") else {
+            return; // no IPv6 here
+        };
+        let port6 = l6.local_addr().unwrap().port();
+        let nl = NetlinkSocket::sock_diag().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut found = Vec::new();
+        let req = Some(tcp_compat_request(1));
+        netlink_dump(&nl, &DUMPS[0], req, 1, &mut buf, &mut found, &|_| true).unwrap();
+        assert!(found.iter().any(
+            |s| s.local_port == Some(port) && s.family == crate::parse::sockdiag::Family::Inet
+        ));
+        assert!(found
+            .iter()
+            .any(|s| s.local_port == Some(port6)
+                && s.family == crate::parse::sockdiag::Family::Inet6));
     }
 }

@@ -638,6 +638,10 @@ impl NetlinkSocket {
         }
     }
 
+    pub fn raw(&self) -> libc::c_int {
+        self.fd
+    }
+
     /// Sends one request to the kernel (netlink address 0).
     pub fn send(&self, msg: &[u8]) -> SysResult<()> {
         // SAFETY: sockaddr_nl is plain old data; all-zero addresses the kernel.

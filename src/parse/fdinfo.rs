@@ -44,8 +44,32 @@ pub const TYPE_NAMES: [&str; 16] = [
 ];
 
 impl FdType {
+    const ALL: [FdType; 16] = [
+        FdType::File,
+        FdType::Directory,
+        FdType::Socket,
+        FdType::Pipe,
+        FdType::Fifo,
+        FdType::CharDevice,
+        FdType::BlockDevice,
+        FdType::Epoll,
+        FdType::EventFd,
+        FdType::TimerFd,
+        FdType::SignalFd,
+        FdType::Inotify,
+        FdType::PidFd,
+        FdType::IoUring,
+        FdType::Anon,
+        FdType::Unknown,
+    ];
+
     pub fn name(self) -> &'static str {
         TYPE_NAMES[self as usize]
+    }
+
+    /// The type whose index (`as u8`) is `i`; Unknown past the end.
+    pub fn from_index(i: usize) -> FdType {
+        Self::ALL.get(i).copied().unwrap_or(FdType::Unknown)
     }
 }
 

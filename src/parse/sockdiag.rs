@@ -2,7 +2,9 @@
 //! udp,udp6,unix} tables: both end as `SocketInfo` records keyed by socket inode.
 //! Layouts: linux/netlink.h, linux/inet_diag.h, linux/unix_diag.h, net/ipv4/tcp_ipv4.c.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const AF_UNIX: u8 = 1;
 pub const AF_INET: u8 = 2;
@@ -14,6 +16,10 @@ const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// The pre-sock_diag request type (linux/inet_diag.h), still served by inet_diag: its dump is
+/// of every TCP socket whatever the family, one walk of the TCP hash tables where the two
+/// SOCK_DIAG_BY_FAMILY dumps (AF_INET, AF_INET6) walk them twice.
+const TCPDIAG_GETSOCK: u16 = 18;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 
@@ -44,6 +50,48 @@ impl Family {
     }
 }
 
+/// Hashes a socket or file inode (already well spread, and not chosen by an attacker who could
+/// aim at one bucket: they are numbers the kernel hands out) in one multiply, where the
+/// default SipHash costs several times more over thousands of sockets.
+#[derive(Default, Clone, Copy)]
+pub struct InodeHasher(u64);
+
+impl Hasher for InodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub type InodeMap<V> = HashMap<u64, V, BuildHasherDefault<InodeHasher>>;
+pub type InodeSet = HashSet<u64, BuildHasherDefault<InodeHasher>>;
+
+/// A socket address as the kernel gives it: an IP address (formatted only when the socket is
+/// reported, not for every socket of the namespace) or a unix name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Addr {
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Ip(ip) => ip.fmt(f),
+            Addr::Name(name) => f.write_str(name),
+        }
+    }
+}
+
 /// One socket as the kernel describes it. Fields the source does not give are None.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SocketInfo {
@@ -52,9 +100,9 @@ pub struct SocketInfo {
     /// "tcp" | "udp" for inet; "stream" | "dgram" | "seqpacket" for unix.
     pub protocol: &'static str,
     pub state: &'static str,
-    pub local_address: Option<String>,
+    pub local_address: Option<Addr>,
     pub local_port: Option<u16>,
-    pub remote_address: Option<String>,
+    pub remote_address: Option<Addr>,
     pub remote_port: Option<u16>,
     /// unix: the bound name (a path, or "@name" for the abstract namespace).
     pub path: Option<String>,
@@ -66,6 +114,16 @@ pub struct SocketInfo {
     /// TCP: bytes received but not read by the process (listener: connections waiting for
     /// accept); UDP: bytes in the receive buffer; unix: likewise.
     pub recv_queue_bytes: Option<u64>,
+}
+
+impl SocketInfo {
+    pub fn local_text(&self) -> Option<String> {
+        self.local_address.as_ref().map(Addr::to_string)
+    }
+
+    pub fn remote_text(&self) -> Option<String> {
+        self.remote_address.as_ref().map(Addr::to_string)
+    }
 }
 
 /// TCP states (include/net/tcp_states.h), as `ss` names them in lower case. Unix sockets and
@@ -99,8 +157,12 @@ fn unix_type_name(t: u8) -> &'static str {
 }
 
 fn nlmsghdr(out: &mut Vec<u8>, payload_len: usize, seq: u32) {
+    nlmsghdr_typed(out, SOCK_DIAG_BY_FAMILY, payload_len, seq);
+}
+
+fn nlmsghdr_typed(out: &mut Vec<u8>, kind: u16, payload_len: usize, seq: u32) {
     out.extend_from_slice(&((NLMSG_HDRLEN + payload_len) as u32).to_ne_bytes());
-    out.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
     out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     out.extend_from_slice(&seq.to_ne_bytes());
     out.extend_from_slice(&0u32.to_ne_bytes());
@@ -118,6 +180,19 @@ pub fn inet_request(family: u8, protocol: u8, seq: u32) -> Vec<u8> {
     out.extend_from_slice(&[family, protocol, 0, 0]);
     out.extend_from_slice(&INET_STATES_WITH_FDS.to_ne_bytes());
     out.extend_from_slice(&[0u8; 48]);
+    out
+}
+
+/// A TCPDIAG_GETSOCK dump request (struct inet_diag_req): every TCP socket, IPv4 and IPv6,
+/// in one walk.
+pub fn tcp_compat_request(seq: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NLMSG_HDRLEN + 60);
+    nlmsghdr_typed(&mut out, TCPDIAG_GETSOCK, 60, seq);
+    // struct inet_diag_req: family, src_len, dst_len, ext, inet_diag_sockid (48), states, dbs
+    out.extend_from_slice(&[AF_INET, 0, 0, 0]);
+    out.extend_from_slice(&[0u8; 48]);
+    out.extend_from_slice(&INET_STATES_WITH_FDS.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
     out
 }
 
@@ -182,7 +257,7 @@ pub fn decode_batch(buf: &[u8], out: &mut Vec<SocketInfo>, keep: &dyn Fn(u64) ->
                     Batch::Error(errno)
                 };
             }
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 if let Some(s) = decode_diag_msg(payload, keep) {
                     out.push(s);
                 }
@@ -198,12 +273,15 @@ const fn libc_eio() -> i32 {
     5
 }
 
-fn inet_addr(family: u8, raw: &[u8]) -> Option<String> {
+fn inet_addr(family: u8, raw: &[u8]) -> Option<Addr> {
     match family {
-        AF_INET => Some(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]).to_string()),
+        AF_INET => {
+            let b: [u8; 4] = raw.get(..4)?.try_into().ok()?;
+            Some(Addr::Ip(IpAddr::V4(Ipv4Addr::from(b))))
+        }
         AF_INET6 => {
             let b: [u8; 16] = raw.get(..16)?.try_into().ok()?;
-            Some(Ipv6Addr::from(b).to_string())
+            Some(Addr::Ip(IpAddr::V6(Ipv6Addr::from(b))))
         }
         _ => None,
     }
@@ -311,13 +389,13 @@ fn decode_unix(p: &[u8]) -> Option<SocketInfo> {
         }
         off += align4(len);
     }
-    s.local_address = s.path.clone();
+    s.local_address = s.path.clone().map(Addr::Name);
     Some(s)
 }
 
 /// Fills `remote_address` of connected unix sockets with the peer's name (and `path` with it
 /// when the socket has no name of its own: a client of /run/x.sock shows that path).
-pub fn link_unix_peers(sockets: &mut std::collections::HashMap<u64, SocketInfo>) {
+pub fn link_unix_peers(sockets: &mut InodeMap<SocketInfo>) {
     let names: Vec<(u64, Option<String>)> = sockets
         .values()
         .filter_map(|s| {
@@ -331,7 +409,7 @@ pub fn link_unix_peers(sockets: &mut std::collections::HashMap<u64, SocketInfo>)
             if s.path.is_none() {
                 s.path = name.clone();
             }
-            s.remote_address = name;
+            s.remote_address = name.map(Addr::Name);
         }
     }
 }
@@ -340,7 +418,7 @@ pub fn link_unix_peers(sockets: &mut std::collections::HashMap<u64, SocketInfo>)
 
 /// "0100007F:0CEA" (IPv4) or 32 hex digits ":port" (IPv6): the address words are printed in
 /// host byte order, the port as a number.
-fn proc_net_endpoint(s: &str, v6: bool) -> Option<(String, u16)> {
+fn proc_net_endpoint(s: &str, v6: bool) -> Option<(Addr, u16)> {
     let (addr, port) = s.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let mut bytes = [0u8; 16];
@@ -352,12 +430,12 @@ fn proc_net_endpoint(s: &str, v6: bool) -> Option<(String, u16)> {
         let word = u32::from_str_radix(addr.get(w * 8..w * 8 + 8)?, 16).ok()?;
         bytes[w * 4..w * 4 + 4].copy_from_slice(&word.to_ne_bytes());
     }
-    let text = if v6 {
-        Ipv6Addr::from(bytes).to_string()
+    let ip = if v6 {
+        IpAddr::V6(Ipv6Addr::from(bytes))
     } else {
-        Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()
+        IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
     };
-    Some((text, port))
+    Some((Addr::Ip(ip), port))
 }
 
 /// Parses /proc/net/{tcp,tcp6,udp,udp6}; `protocol` "tcp" or "udp".
@@ -450,7 +528,7 @@ pub fn parse_proc_net_unix(text: &[u8], out: &mut Vec<SocketInfo>) {
             family: Family::Unix,
             protocol: unix_type_name(kind),
             state,
-            local_address: path.clone(),
+            local_address: path.clone().map(Addr::Name),
             local_port: None,
             remote_address: None,
             remote_port: None,
@@ -512,6 +590,16 @@ mod tests {
         assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 72);
         assert_eq!(r[16], AF_INET);
         assert_eq!(r[17], IPPROTO_TCP);
+        let c = tcp_compat_request(9);
+        assert_eq!(c.len(), 16 + 60);
+        assert_eq!(
+            u16::from_ne_bytes(c[4..6].try_into().unwrap()),
+            TCPDIAG_GETSOCK
+        );
+        assert_eq!(
+            u32::from_ne_bytes(c[68..72].try_into().unwrap()),
+            INET_STATES_WITH_FDS
+        );
         let u = unix_request(8);
         assert_eq!(u.len(), 40);
         assert_eq!(u[16], AF_UNIX);
@@ -538,15 +626,15 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].inode, 4242);
         assert_eq!(out[0].state, "established");
-        assert_eq!(out[0].local_address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(out[0].local_text().as_deref(), Some("127.0.0.1"));
         assert_eq!(out[0].local_port, Some(40000));
         assert_eq!(out[0].remote_port, Some(8080));
         assert_eq!(out[0].recv_queue_bytes, Some(3));
         assert_eq!(out[0].send_queue_bytes, Some(5));
         assert_eq!(out[1].family, Family::Inet6);
         assert_eq!(out[1].state, "listen");
-        assert_eq!(out[1].local_address.as_deref(), Some("::1"));
-        assert_eq!(out[1].remote_address.as_deref(), Some("::"));
+        assert_eq!(out[1].local_text().as_deref(), Some("::1"));
+        assert_eq!(out[1].remote_text().as_deref(), Some("::"));
         // a filter skips inet sockets that are not wanted
         let mut few = Vec::new();
         decode_batch(&buf, &mut few, &|ino| ino == 99);
@@ -588,7 +676,7 @@ mod tests {
         assert_eq!(s.recv_queue_bytes, Some(10));
         assert_eq!(s.send_queue_bytes, Some(20));
 
-        let mut map = std::collections::HashMap::new();
+        let mut map = InodeMap::default();
         let mut client = s.clone();
         client.inode = 78;
         client.path = None;
@@ -596,7 +684,7 @@ mod tests {
         map.insert(77, s);
         map.insert(78, client);
         link_unix_peers(&mut map);
-        assert_eq!(map[&78].remote_address.as_deref(), Some("@kernelscope"));
+        assert_eq!(map[&78].remote_text().as_deref(), Some("@kernelscope"));
         assert_eq!(map[&78].path.as_deref(), Some("@kernelscope"));
     }
 
@@ -608,7 +696,7 @@ mod tests {
         parse_proc_net_inet(tcp, false, "tcp", &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].state, "listen");
-        assert_eq!(out[0].local_address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(out[0].local_text().as_deref(), Some("127.0.0.1"));
         assert_eq!(out[0].local_port, Some(8080));
         assert_eq!(out[0].recv_queue_bytes, Some(2));
         assert_eq!(out[1].state, "established");
@@ -619,8 +707,8 @@ mod tests {
         let tcp6 = b"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 100 0 0 10 0\n   1: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 556 1 0000000000000000 20 4 30 10 -1\n";
         out.clear();
         parse_proc_net_inet(tcp6, true, "tcp", &mut out);
-        assert_eq!(out[0].local_address.as_deref(), Some("::1"));
-        assert_eq!(out[1].local_address.as_deref(), Some("::ffff:127.0.0.1"));
+        assert_eq!(out[0].local_text().as_deref(), Some("::1"));
+        assert_eq!(out[1].local_text().as_deref(), Some("::ffff:127.0.0.1"));
         assert_eq!(out[1].remote_port, Some(0xD431));
 
         let unix = b"Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 20001 /run/app.sock\n0000000000000000: 00000003 00000000 00000000 0001 03 20002\n0000000000000000: 00000002 00000000 00000000 0002 01 20003 @abstract name\n";
