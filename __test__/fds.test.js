@@ -118,6 +118,16 @@ test('with thousands of files, pipes and sockets open, the inventory matches /pr
   }
   const byFd = new Map(inventory.map((e) => [e.fd, e]))
 
+  // a big table is scanned by two threads, each through its own /proc/<tid>/fd, and the socket
+  // dump runs meanwhile: none of those descriptors is listed, and none outlives the scan
+  for (let i = 0; i < 20; i++) {
+    const count = ks.fdCount()
+    const inv = i % 2 ? await ks.fds() : ks.fdsSync()
+    assert.equal(ks.fdCount(), count, `round ${i}: the scan left descriptors open`)
+    const own = inv.filter((e) => /^\/proc\/.*\/fd$/.test(e.target || '') || (e.socketError || '').includes('AF_NETLINK'))
+    assert.deepEqual(own, [], `round ${i}: the scan listed its own descriptors`)
+  }
+
   // classification
   for (const fd of files) {
     assert.equal(byFd.get(fd).type, 'file')

@@ -11,6 +11,7 @@
 //! and it must not queue behind the work it diagnoses.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
@@ -26,7 +27,7 @@ use crate::parse::fdinfo::{
     parse_fdinfo, type_from_mode, FdInfo, FdType, TargetKind,
 };
 use crate::parse::proc_text::field;
-use crate::parse::sockdiag::{InodeSet, SocketInfo};
+use crate::parse::sockdiag::{Addr, InodeSet, SocketInfo};
 use crate::sockdiag::{errno_name, socket_table, Mode, SockDiag, SocketTable};
 use crate::sys::{self, DirFd, ModeIno, SysResult};
 
@@ -165,6 +166,23 @@ fn push_str(text: &mut String, s: Option<&str>) {
     text.push('\0');
 }
 
+/// `v` in decimal, without the formatting machinery (it runs once per descriptor).
+fn push_decimal(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
 fn proc_dir(pid: Option<i32>, leaf: &str) -> String {
     match pid {
         Some(p) => format!("/proc/{p}/{leaf}"),
@@ -261,8 +279,8 @@ fn describe_one(
         };
         if let Some((kind, prefix)) = known {
             out.text.push_str(prefix);
-            // writing to a String cannot fail
-            let _ = write!(out.text, "{}]\0", st.ino);
+            push_decimal(&mut out.text, st.ino);
+            out.text.push_str("]\0");
             out.row(fd, kind, Some(st.ino), 0);
             return;
         }
@@ -275,7 +293,10 @@ fn describe_one(
         Ok(n) => n.min(link.len()),
         Err(e) => return vanished(out, fd, e),
     };
-    let target = String::from_utf8_lossy(&link[..n]);
+    let target = match std::str::from_utf8(&link[..n]) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(&link[..n]),
+    };
     let mut error = None;
     let (kind, inode) = match classify_target(&target) {
         TargetKind::Known(kind, ino) => (kind, Some(ino)),
@@ -484,14 +505,40 @@ impl Work {
 /// its /proc/<tid>/fd entries stay in the dentry cache between scans, where a fresh thread's
 /// would be made anew each time.
 struct Helper {
-    tx: mpsc::Sender<Arc<Work>>,
+    tx: mpsc::Sender<HelperJob>,
     tid: i32,
 }
+
+/// Set by the helper once it has let go of a scan's Work (and so of the descriptors in it).
+#[derive(Default)]
+struct Released {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Released {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits until set, at most `limit`; whether it was set.
+    fn wait(&self, limit: std::time::Duration) -> bool {
+        let guard = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .cv
+            .wait_timeout_while(guard, limit, |done| !*done)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+}
+
+type HelperJob = (Arc<Work>, Arc<Released>);
 
 static HELPER: Lazy<Mutex<Option<Helper>>> = Lazy::new(|| Mutex::new(None));
 
 fn start_helper() -> Option<Helper> {
-    let (tx, rx) = mpsc::channel::<Arc<Work>>();
+    let (tx, rx) = mpsc::channel::<HelperJob>();
     let (tid_tx, tid_rx) = mpsc::sync_channel::<i32>(1);
     std::thread::Builder::new()
         .name("kernelscope-fdh".into())
@@ -499,10 +546,12 @@ fn start_helper() -> Option<Helper> {
             if tid_tx.send(sys::gettid()).is_err() {
                 return;
             }
-            while let Ok(work) = rx.recv() {
+            while let Ok((work, released)) = rx.recv() {
                 let dir = work.helper_dir.as_ref().unwrap_or(&work.dir);
                 // run() catches a panic per item
                 work.run(dir);
+                drop(work);
+                released.set();
             }
         })
         .ok()?;
@@ -512,7 +561,7 @@ fn start_helper() -> Option<Helper> {
 
 /// The helper's sender and thread id, starting it if needed; None without a second CPU or
 /// when no thread can be started.
-fn helper() -> Option<(mpsc::Sender<Arc<Work>>, i32)> {
+fn helper() -> Option<(mpsc::Sender<HelperJob>, i32)> {
     if std::thread::available_parallelism().map_or(1, |c| c.get()) < 2 {
         return None;
     }
@@ -553,6 +602,8 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
         errno,
         path: fd_path.clone(),
     })?;
+    // learnt once with a pipe of its own: made now, not in the middle of the walk
+    let _ = sys::pipefs_dev();
     let walk = match if own { probe_size() } else { None } {
         Some(size) => Walk::Probe(size),
         None => {
@@ -602,11 +653,21 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
         progress: Mutex::new(Progress::default()),
         all_done: Condvar::new(),
     });
-    if let Some((tx, _)) = &helper {
+    let released = helper.and_then(|(tx, _)| {
+        let released = Arc::new(Released::default());
         // a send fails only when the helper is gone: the coordinator then does every item
-        let _ = tx.send(Arc::clone(&work));
-    }
+        tx.send((Arc::clone(&work), Arc::clone(&released)))
+            .ok()
+            .map(|()| released)
+    });
     let (mut out, early_table) = work.finish();
+    // The scan's descriptors (directories, netlink socket) must be closed when it returns, not
+    // whenever the helper lets go of them: a next inventory would list them. The helper is
+    // done with its last item already; this waits for it to drop the Work (a wake-up when it
+    // took the job late, the end of another scan when it was busy with one).
+    if let Some(released) = released {
+        released.wait(std::time::Duration::from_secs(5));
+    }
     let n = out.len();
     if own {
         LAST_OWN_COUNT.store(n, Ordering::Relaxed);
@@ -622,7 +683,7 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
     }
     let diag = match Arc::try_unwrap(work) {
         Ok(work) => work.diag,
-        // the helper still holds it (it has not yet seen that nothing is left)
+        // the helper still holds it (it did not answer within the wait)
         Err(_) => None,
     };
     let ok = |out: &Packed, i: usize| out.bits(i) & bit::ERROR == 0;
@@ -741,6 +802,16 @@ fn write_socket(extra: &mut String, s: &SocketInfo) {
     push_str(extra, Some(s.state));
     for addr in [&s.local_address, &s.remote_address] {
         match addr {
+            Some(Addr::Ip(IpAddr::V4(ip))) => {
+                let [a, b, c, d] = ip.octets();
+                for (k, octet) in [a, b, c, d].into_iter().enumerate() {
+                    if k > 0 {
+                        extra.push('.');
+                    }
+                    push_decimal(extra, u64::from(octet));
+                }
+                extra.push('\0');
+            }
             Some(a) => {
                 // writing to a String cannot fail
                 let _ = write!(extra, "{a}\0");
@@ -1007,6 +1078,15 @@ pub fn fds_async(env: &Env, options: NativeFdsOptions) -> Result<Object<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals() {
+        for v in [0u64, 7, 10, 255, 1234567, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, v);
+            assert_eq!(s, format!("x{v}"));
+        }
+    }
 
     #[test]
     fn fd_names() {
