@@ -17,6 +17,17 @@ const { spawnSync, execFileSync } = require('node:child_process')
 const TCP_CONNECTIONS = 1000 // 1,000 client ends + 1,000 accepted ends = 2,000 TCP sockets
 const PIPE_ENDS = 1000
 
+// a small seeded PRNG (mulberry32), for reproducible shuffles
+function mulberry32 (seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = Math.imul(a ^ (a >>> 15), 1 | a)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
 function median (xs) {
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
@@ -88,17 +99,36 @@ async function measure (total, rounds) {
   jsLoop()
   await jsLoopAsync()
   process.report.getReport()
+  // every round runs each measurement once, in a fresh random order (seeded, so a rerun makes
+  // the same orders): what runs just before a measurement (lsof walking /proc, a GC) colours
+  // it, and a fixed order would give that to the same measurement every time
+  const rand = mulberry32(0x6b73)
   let sample = null
+  const ops = {
+    fds: async () => { sample = await ks.fds() },
+    jsLoop,
+    jsLoopAsync,
+    fdsSync: () => ks.fdsSync(),
+    report: () => process.report.getReport(),
+    fdsNoSockets: () => ks.fdsSync({ sockets: false }),
+    fdinfo: () => ks.fdsSync({ fdinfo: true })
+  }
   for (let r = 0; r < rounds; r++) {
-    let t0 = now(); const a = await ks.fds(); t.fds.push(now() - t0)
-    t0 = now(); jsLoop(); t.jsLoop.push(now() - t0)
-    t0 = now(); await jsLoopAsync(); t.jsLoopAsync.push(now() - t0)
-    t0 = now(); ks.fdsSync(); t.fdsSync.push(now() - t0)
-    t0 = now(); process.report.getReport(); t.report.push(now() - t0)
-    t0 = now(); ks.fdsSync({ sockets: false }); t.fdsNoSockets.push(now() - t0)
-    if (r % 2 === 0) { t0 = now(); ks.fdsSync({ fdinfo: true }); t.fdinfo.push(now() - t0) }
-    if (hasLsof && r % lsofEvery === 0) t.lsof.push(lsof())
-    sample = a
+    const names = Object.keys(ops).filter((k) => k !== 'fdinfo' || r % 2 === 0)
+    if (hasLsof && r % lsofEvery === 0) names.push('lsof')
+    for (let i = names.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [names[i], names[j]] = [names[j], names[i]]
+    }
+    for (const name of names) {
+      if (name === 'lsof') {
+        t.lsof.push(lsof())
+        continue
+      }
+      const t0 = now()
+      await ops[name]()
+      t[name].push(now() - t0)
+    }
   }
   const tcp = sample.filter((e) => e.socket && e.socket.protocol === 'tcp').length
   const med = {}
@@ -159,7 +189,7 @@ async function main () {
 
   const head = `Machine: ${os.cpus().length} CPUs (nproc ${os.availableParallelism()}), Linux ${os.release()}, Node ${process.version}, lsof ${lsofVersion}; ${new Date().toISOString()}.\n` +
     'Descriptors: files, 1,000 pipe ends, 2,000 TCP sockets (1,000 loopback connections, both ends) and Node\'s own. ' +
-    'Medians of interleaved rounds in one process (' + results.map((r) => `${r.total} fds: ${r.runs.fds} rounds, lsof ${r.runs.lsof}`).join('; ') + '); ' +
+    'Medians of interleaved rounds in one process, each round in a new random order (' + results.map((r) => `${r.total} fds: ${r.runs.fds} rounds, lsof ${r.runs.lsof}`).join('; ') + '); ' +
     'lsof is timed as a whole spawned process (`lsof -n -P -p PID`), everything else in-process. Lower is better; ratios = peer / `fds()`.\n'
   const out = `# Descriptor inventory benchmark\n\n${head}\n${table(results)}\n` +
     (notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '')

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 
 use napi::bindgen_prelude::{Float64Array, Object};
 use napi::{Env, Result};
@@ -89,6 +89,8 @@ pub struct Packed {
     pub extra: String,
     /// Descriptors whose link was refused (EACCES/EPERM): all of them means no access at all.
     refused: usize,
+    /// Whether `extra` is written (a chunk is completed when its sockets can be told).
+    complete: bool,
 }
 
 impl Packed {
@@ -372,32 +374,64 @@ enum Done {
 struct Progress {
     done: usize,
     chunks: Vec<(usize, Packed)>,
-    table: Option<SocketTable>,
     /// Items whose scanner panicked (a bug): redone by the coordinator.
     failed: Vec<usize>,
 }
 
+/// A scanning thread's directories: /proc/<pid>/fd and, with `fdinfo`, /proc/<pid>/fdinfo.
+struct Dirs {
+    fd: DirFd,
+    info: Option<DirFd>,
+}
+
+impl Dirs {
+    fn raw(&self) -> [i32; 2] {
+        [self.fd.raw(), self.info.as_ref().map_or(-1, DirFd::raw)]
+    }
+}
+
 /// One scan's work, shared by the calling thread and the helper. Items are claimed one at a
 /// time from `next`, so a busy or late helper only takes less of it: item 0 is the socket
-/// dump when there is one, then chunks of CHUNK descriptors.
+/// dump when there is one, then chunks of CHUNK descriptors. A chunk is finished (socket
+/// details, fdinfo) by the thread that scanned it when it can be: when the socket table is
+/// there already or the chunk needs none.
 struct Work {
     walk: Walk,
+    opts: ScanOptions,
     own: bool,
-    /// The coordinator's /proc/<pid>/fd (for our own process /proc/thread-self/fd).
-    dir: DirFd,
-    /// The helper's: /proc/self/task/<helper tid>/fd. readlink of /proc/<pid>/fd/<n> locks the
-    /// task <pid> twice (fget_task), so two threads reading the same directory contend; each
-    /// reading its own task's directory (the same descriptor table) does not: 10,000 readlinks
-    /// on a 2-CPU Linux 6.18 machine take 12.7 ms on one thread, 7.9 ms on two through
-    /// /proc/self/fd and 6.1 ms on two through their own /proc/<tid>/fd (a C loop).
-    helper_dir: Option<DirFd>,
+    /// The coordinator's directories (for our own process under /proc/thread-self).
+    dirs: Dirs,
+    /// The helper's: under /proc/self/task/<helper tid>. readlink of /proc/<pid>/fd/<n> locks
+    /// the task <pid> twice (fget_task), so two threads reading the same directory contend;
+    /// each reading its own task's directory (the same descriptor table) does not: 10,000
+    /// readlinks on a 2-CPU Linux 6.18 machine take 12.7 ms on one thread, 7.9 ms on two
+    /// through /proc/self/fd and 6.1 ms on two through their own /proc/<tid>/fd (a C loop).
+    helper_dirs: Option<Dirs>,
     /// Descriptors the scan itself holds, left out.
-    skip: [i32; 3],
+    skip: [i32; 5],
     diag: Option<SockDiag>,
+    table: OnceLock<SocketTable>,
     items: usize,
     next: AtomicUsize,
     progress: Mutex<Progress>,
     all_done: Condvar,
+}
+
+/// Reused buffers of one scanning thread.
+struct Scratch {
+    name: Vec<u8>,
+    link: Vec<u8>,
+    info: Vec<u8>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            name: Vec::with_capacity(16),
+            link: vec![0u8; 4096],
+            info: Vec::new(),
+        }
+    }
 }
 
 impl Work {
@@ -405,7 +439,7 @@ impl Work {
         usize::from(self.diag.is_some())
     }
 
-    fn item(&self, i: usize, dir: &DirFd, name: &mut Vec<u8>, link: &mut [u8]) -> Done {
+    fn item(&self, i: usize, dirs: &Dirs, s: &mut Scratch) -> Done {
         if let (0, Some(diag)) = (i, &self.diag) {
             return Done::Table(diag.table(None));
         }
@@ -433,9 +467,28 @@ impl Work {
             if self.skip.contains(&fd) {
                 continue;
             }
-            describe_one(&mut out, dir, fd, pre, name, link);
+            describe_one(&mut out, &dirs.fd, fd, pre, &mut s.name, &mut s.link);
+        }
+        let table = self.table.get();
+        if self.ready(&out, table) {
+            complete(&mut out, &self.opts, self.own, dirs.info.as_ref(), table, s);
         }
         Done::Chunk(out)
+    }
+
+    /// Whether every socket of `part` can be told now: found in `table`, or known to be of a
+    /// family the dumps do not cover (our own sockets).
+    fn ready(&self, part: &Packed, table: Option<&SocketTable>) -> bool {
+        if !self.opts.sockets {
+            return true;
+        }
+        (0..part.len())
+            .filter(|&i| part.is(i, FdType::Socket) && part.bits(i) & bit::ERROR == 0)
+            .all(|i| match (table, part.inode(i)) {
+                (_, None) => true,
+                (Some(t), Some(ino)) if t.sockets.contains_key(&ino) => true,
+                _ => self.own && sys::socket_domain(part.fd(i)).is_ok_and(|d| !dumped_domain(d)),
+            })
     }
 
     fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
@@ -445,21 +498,23 @@ impl Work {
     }
 
     /// Claims and does items until none is left.
-    fn run(&self, dir: &DirFd) {
-        let mut link = vec![0u8; 4096];
-        let mut name = Vec::with_capacity(16);
+    fn run(&self, dirs: &Dirs) {
+        let mut scratch = Scratch::new();
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.items {
                 return;
             }
             let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.item(i, dir, &mut name, &mut link)
+                self.item(i, dirs, &mut scratch)
             }));
             let mut p = self.progress();
             match done {
                 Ok(Done::Chunk(part)) => p.chunks.push((i, part)),
-                Ok(Done::Table(table)) => p.table = Some(table),
+                Ok(Done::Table(table)) => {
+                    // set once: item 0 is claimed once
+                    let _ = self.table.set(table);
+                }
                 Err(_) => p.failed.push(i),
             }
             p.done += 1;
@@ -469,9 +524,10 @@ impl Work {
         }
     }
 
-    /// The coordinator's part: its share of the items, then the wait for the helper's.
-    fn finish(&self) -> (Packed, Option<SocketTable>) {
-        self.run(&self.dir);
+    /// The coordinator's part: its share of the items, then the wait for the helper's. The
+    /// chunks come back in order, some maybe not complete yet.
+    fn finish(&self) -> Vec<Packed> {
+        self.run(&self.dirs);
         let mut p = self.progress();
         while p.done < self.items {
             p = self
@@ -480,25 +536,69 @@ impl Work {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         let mut p = std::mem::take(&mut *p);
-        let mut link = vec![0u8; 4096];
-        let mut name = Vec::with_capacity(16);
+        let mut scratch = Scratch::new();
         for i in std::mem::take(&mut p.failed) {
-            match self.item(i, &self.dir, &mut name, &mut link) {
+            match self.item(i, &self.dirs, &mut scratch) {
                 Done::Chunk(part) => p.chunks.push((i, part)),
-                Done::Table(table) => p.table = Some(table),
+                Done::Table(table) => {
+                    let _ = self.table.set(table);
+                }
             }
         }
         p.chunks.sort_unstable_by_key(|c| c.0);
-        let mut all = Packed {
-            nums: Vec::with_capacity(p.chunks.iter().map(|c| c.1.nums.len()).sum()),
-            text: String::with_capacity(p.chunks.iter().map(|c| c.1.text.len()).sum()),
-            ..Packed::default()
-        };
-        for (_, chunk) in p.chunks {
-            all.append(chunk);
-        }
-        (all, p.table)
+        p.chunks.into_iter().map(|(_, part)| part).collect()
     }
+}
+
+/// The strings in `extra` for every record of `part`: fdinfo, socket details.
+fn complete(
+    part: &mut Packed,
+    opts: &ScanOptions,
+    own: bool,
+    info_dir: Option<&DirFd>,
+    table: Option<&SocketTable>,
+    s: &mut Scratch,
+) {
+    for i in 0..part.len() {
+        if part.bits(i) & bit::ERROR != 0 {
+            continue;
+        }
+        let kind = part.kind(i);
+        let mut late_error = None;
+        let mut info = None;
+        if let Some(info_dir) = info_dir {
+            fd_name(&mut s.name, part.fd(i));
+            match sys::read_file_at(info_dir, &s.name, &mut s.info) {
+                Ok(()) => {
+                    let parsed = parse_fdinfo(&s.info);
+                    // a different inode here means the number was closed and reused
+                    // between the readlink and this read
+                    if let (Some(a), Some(b)) = (parsed.ino, part.inode(i)) {
+                        if a != b {
+                            late_error = Some("replaced during the scan");
+                        }
+                    }
+                    info = Some(parsed);
+                }
+                Err(e) if e == libc::ENOENT || e == libc::EBADF => {
+                    late_error = Some("closed during the scan");
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(e) = late_error {
+            push_str(&mut part.extra, Some(e));
+            part.add_bits(i, bit::LATE_ERROR);
+        }
+        if let (true, FdType::Socket, None) = (opts.sockets, kind, late_error) {
+            socket_fields(part, i, table, own);
+        }
+        if let Some(info) = info {
+            push_str(&mut part.extra, Some(&fdinfo_json(&info, kind)));
+            part.add_bits(i, bit::FDINFO);
+        }
+    }
+    part.complete = true;
 }
 
 /// kernelscope's second scanner thread ("kernelscope-fdh"), started on first use and kept:
@@ -547,9 +647,9 @@ fn start_helper() -> Option<Helper> {
                 return;
             }
             while let Ok((work, released)) = rx.recv() {
-                let dir = work.helper_dir.as_ref().unwrap_or(&work.dir);
+                let dirs = work.helper_dirs.as_ref().unwrap_or(&work.dirs);
                 // run() catches a panic per item
-                work.run(dir);
+                work.run(dirs);
                 drop(work);
                 released.set();
             }
@@ -592,22 +692,38 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
     let own = opts.pid.is_none_or(|p| p == sys::getpid());
     let fd_path = proc_dir(opts.pid, "fd");
     let open_dir = |path: &str| DirFd::open(Path::new(path));
-    let dir = if own {
-        open_dir("/proc/thread-self/fd").or_else(|_| open_dir(&fd_path))
+    // our own directories are opened through the scanning thread's task: see Work::helper_dirs
+    let proc_base = match opts.pid {
+        Some(p) => format!("/proc/{p}"),
+        None => "/proc/self".to_string(),
+    };
+    let base = if own {
+        "/proc/thread-self".to_string()
     } else {
-        open_dir(&fd_path)
-    }
-    .map_err(|errno| ScanError {
-        syscall: "open",
-        errno,
-        path: fd_path.clone(),
-    })?;
+        proc_base.clone()
+    };
+    let fd_dir = open_dir(&format!("{base}/fd"))
+        .or_else(|_| open_dir(&fd_path))
+        .map_err(|errno| ScanError {
+            syscall: "open",
+            errno,
+            path: fd_path.clone(),
+        })?;
+    let info_dir = |base: &str| {
+        opts.fdinfo
+            .then(|| open_dir(&format!("{base}/fdinfo")).ok())
+            .flatten()
+    };
+    let dirs = Dirs {
+        fd: fd_dir,
+        info: info_dir(&base),
+    };
     // learnt once with a pipe of its own: made now, not in the middle of the walk
     let _ = sys::pipefs_dev();
     let walk = match if own { probe_size() } else { None } {
         Some(size) => Walk::Probe(size),
         None => {
-            let mut fds = list_fds(&dir).map_err(|errno| ScanError {
+            let mut fds = list_fds(&dirs.fd).map_err(|errno| ScanError {
                 syscall: "getdents64",
                 errno,
                 path: fd_path.clone(),
@@ -616,38 +732,45 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
             Walk::Listed(fds)
         }
     };
-    // Big tables are shared with the helper thread (its directory is opened here, before the
-    // walk, so that the walk can leave it out), and so is the socket dump when the last scan
-    // saw sockets: it is independent kernel work.
+    // Big tables are shared with the helper thread (its directories are opened here, before
+    // the walk, so that the walk can leave them out), and so is the socket dump when the last
+    // scan saw sockets: it is independent kernel work.
     let helper = if walk.len() >= SPLIT_FROM {
         helper()
     } else {
         None
     };
-    let helper_dir = helper.as_ref().and_then(|(_, tid)| {
-        if own {
-            open_dir(&format!("/proc/self/task/{tid}/fd")).ok()
+    let helper_dirs = helper.as_ref().and_then(|(_, tid)| {
+        let base = if own {
+            format!("/proc/self/task/{tid}")
         } else {
-            open_dir(&fd_path).ok()
-        }
+            base.clone()
+        };
+        Some(Dirs {
+            fd: open_dir(&format!("{base}/fd")).ok()?,
+            info: info_dir(&base),
+        })
     });
     let diag = (opts.sockets && EXPECT_SOCKETS.load(Ordering::Relaxed))
         .then(|| SockDiag::open(opts.pid, opts.sockdiag));
-    let mut skip = [-1; 3];
+    let mut skip = [-1; 5];
     if own {
-        skip[0] = dir.raw();
-        skip[1] = helper_dir.as_ref().map_or(-1, DirFd::raw);
-        skip[2] = diag.as_ref().and_then(SockDiag::raw_fd).unwrap_or(-1);
+        let [a, b] = dirs.raw();
+        let [c, d] = helper_dirs.as_ref().map_or([-1, -1], Dirs::raw);
+        let e = diag.as_ref().and_then(SockDiag::raw_fd).unwrap_or(-1);
+        skip = [a, b, c, d, e];
     }
     let chunks = walk.len().div_ceil(CHUNK);
     let items = chunks + usize::from(diag.is_some());
     let work = Arc::new(Work {
         walk,
+        opts,
         own,
-        dir,
-        helper_dir,
+        dirs,
+        helper_dirs,
         skip,
         diag,
+        table: OnceLock::new(),
         items,
         next: AtomicUsize::new(0),
         progress: Mutex::new(Progress::default()),
@@ -660,7 +783,7 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
             .ok()
             .map(|()| released)
     });
-    let (mut out, early_table) = work.finish();
+    let mut parts = work.finish();
     // The scan's descriptors (directories, netlink socket) must be closed when it returns, not
     // whenever the helper lets go of them: a next inventory would list them. The helper is
     // done with its last item already; this waits for it to drop the Work (a wake-up when it
@@ -668,110 +791,89 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
     if let Some(released) = released {
         released.wait(std::time::Duration::from_secs(5));
     }
-    let n = out.len();
+    let n: usize = parts.iter().map(Packed::len).sum();
+    let refused: usize = parts.iter().map(|p| p.refused).sum();
     if own {
         LAST_OWN_COUNT.store(n, Ordering::Relaxed);
     }
     // /proc/<pid>/fd lists for anyone who may read the directory, but its links need ptrace
     // read access: when every one is refused, the inventory is, as a whole
-    if !own && n > 0 && out.refused == n {
+    if !own && n > 0 && refused == n {
         return Err(ScanError {
             syscall: "readlink",
             errno: libc::EACCES,
             path: fd_path,
         });
     }
-    let diag = match Arc::try_unwrap(work) {
-        Ok(work) => work.diag,
-        // the helper still holds it (it did not answer within the wait)
-        Err(_) => None,
-    };
-    let ok = |out: &Packed, i: usize| out.bits(i) & bit::ERROR == 0;
-    let any_socket = (0..n).any(|i| out.is(i, FdType::Socket));
     if opts.sockets {
+        let any_socket = parts
+            .iter()
+            .any(|p| (0..p.len()).any(|i| p.is(i, FdType::Socket)));
         EXPECT_SOCKETS.store(any_socket, Ordering::Relaxed);
     }
-    let table = if opts.sockets && any_socket {
-        let late_dump = |wanted: &InodeSet| match &diag {
-            Some(diag) => diag.table(Some(wanted)),
-            None => socket_table(opts.pid, opts.sockdiag, Some(wanted)),
+    // Chunks that could not be completed in the walk: their sockets were made after the early
+    // dump started, or there was no early dump. One more dump, of just those sockets.
+    if parts.iter().any(|p| !p.complete) {
+        let work = Arc::try_unwrap(work);
+        let (diag, early) = match work {
+            Ok(work) => (work.diag, work.table.into_inner()),
+            // the helper still holds it (it did not answer within the wait)
+            Err(work) => (None, work.table.get().cloned()),
         };
-        let sockets = (0..n).filter(|&i| out.is(i, FdType::Socket) && ok(&out, i));
-        Some(match early_table {
-            Some(mut table) => {
-                // sockets made after the early dump started: one more, filtered dump
-                let missing: InodeSet = sockets
-                    .filter_map(|i| Some((i, out.inode(i)?)))
-                    .filter(|(_, ino)| !table.sockets.contains_key(ino))
-                    .filter(|&(i, _)| {
-                        !own || sys::socket_domain(out.fd(i)).is_ok_and(dumped_domain)
-                    })
-                    .map(|(_, ino)| ino)
-                    .collect();
-                if !missing.is_empty() {
-                    let more = late_dump(&missing);
-                    table.sockets.extend(more.sockets);
+        let table = if opts.sockets {
+            let missing: InodeSet = parts
+                .iter()
+                .filter(|p| !p.complete)
+                .flat_map(|p| (0..p.len()).map(move |i| (p, i)))
+                .filter(|&(p, i)| p.is(i, FdType::Socket) && p.bits(i) & bit::ERROR == 0)
+                .filter_map(|(p, i)| Some((p, i, p.inode(i)?)))
+                .filter(|(_, _, ino)| early.as_ref().is_none_or(|t| !t.sockets.contains_key(ino)))
+                .filter(|&(p, i, _)| !own || sys::socket_domain(p.fd(i)).is_ok_and(dumped_domain))
+                .map(|(_, _, ino)| ino)
+                .collect();
+            let more = (!missing.is_empty()).then(|| match &diag {
+                Some(diag) => diag.table(Some(&missing)),
+                None => socket_table(opts.pid, opts.sockdiag, Some(&missing)),
+            });
+            match (early, more) {
+                (Some(mut t), Some(more)) => {
+                    t.sockets.extend(more.sockets);
+                    Some(t)
                 }
-                table
+                (t, more) => t.or(more),
             }
-            None => late_dump(&sockets.filter_map(|i| out.inode(i)).collect()),
-        })
-    } else {
-        None
-    };
-    let info_dir = if opts.fdinfo {
-        DirFd::open(Path::new(&proc_dir(opts.pid, "fdinfo"))).ok()
-    } else {
-        None
-    };
-    let mut name = Vec::with_capacity(16);
-    let mut buf = Vec::new();
-    for i in 0..n {
-        if !ok(&out, i) {
-            continue;
-        }
-        let kind = out.kind(i);
-        let mut late_error = None;
-        let mut info = None;
-        if let Some(info_dir) = &info_dir {
-            fd_name(&mut name, out.fd(i));
-            match sys::read_file_at(info_dir, &name, &mut buf) {
-                Ok(()) => {
-                    let parsed = parse_fdinfo(&buf);
-                    // a different inode here means the number was closed and reused between
-                    // the readlink and this read
-                    if let (Some(a), Some(b)) = (parsed.ino, out.inode(i)) {
-                        if a != b {
-                            late_error = Some("replaced during the scan");
-                        }
-                    }
-                    info = Some(parsed);
-                }
-                Err(e) if e == libc::ENOENT || e == libc::EBADF => {
-                    late_error = Some("closed during the scan");
-                }
-                Err(_) => {}
-            }
-        }
-        if let Some(e) = late_error {
-            push_str(&mut out.extra, Some(e));
-            out.add_bits(i, bit::LATE_ERROR);
-        }
-        if let (Some(table), FdType::Socket, None) = (&table, kind, late_error) {
-            socket_fields(&mut out, i, table, own);
-        }
-        if let Some(info) = info {
-            push_str(&mut out.extra, Some(&fdinfo_json(&info, kind)));
-            out.add_bits(i, bit::FDINFO);
+        } else {
+            None
+        };
+        let info_dir = info_dir(&proc_base);
+        let mut scratch = Scratch::new();
+        for part in parts.iter_mut().filter(|p| !p.complete) {
+            complete(
+                part,
+                &opts,
+                own,
+                info_dir.as_ref(),
+                table.as_ref(),
+                &mut scratch,
+            );
         }
     }
-    Ok(out)
+    let mut all = Packed {
+        nums: Vec::with_capacity(n * col::LEN),
+        text: String::with_capacity(parts.iter().map(|p| p.text.len()).sum()),
+        extra: String::with_capacity(parts.iter().map(|p| p.extra.len()).sum()),
+        ..Packed::default()
+    };
+    for part in parts {
+        all.append(part);
+    }
+    Ok(all)
 }
 
 /// A socket's details (or why there are none) into `out.extra` and its numeric columns.
-fn socket_fields(out: &mut Packed, i: usize, table: &SocketTable, own: bool) {
+fn socket_fields(out: &mut Packed, i: usize, table: Option<&SocketTable>, own: bool) {
     let Some(ino) = out.inode(i) else { return };
-    if let Some(s) = table.sockets.get(&ino) {
+    if let Some(s) = table.and_then(|t| t.sockets.get(&ino)) {
         write_socket(&mut out.extra, s);
         out.set(i, col::LOCAL_PORT, num(s.local_port.map(u64::from)));
         out.set(i, col::REMOTE_PORT, num(s.remote_port.map(u64::from)));
@@ -780,8 +882,9 @@ fn socket_fields(out: &mut Packed, i: usize, table: &SocketTable, own: bool) {
         out.add_bits(i, bit::SOCKET);
         return;
     }
-    let why = if !table.failures.is_empty() {
-        format!("socket tables unavailable: {}", table.failures.join("; "))
+    let failures = table.map_or(&[][..], |t| &t.failures[..]);
+    let why = if !failures.is_empty() {
+        format!("socket tables unavailable: {}", failures.join("; "))
     } else if own {
         match sys::socket_domain(out.fd(i)) {
             Ok(d) => format!("not in the socket dumps ({} socket)", domain_name(d)),

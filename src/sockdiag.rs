@@ -28,6 +28,7 @@ pub enum Mode {
     Off,
 }
 
+#[derive(Clone)]
 pub struct SocketTable {
     pub sockets: InodeMap<SocketInfo>,
     /// One line per dump that failed both ways ("tcp: netlink EPERM, /proc/net/tcp EACCES").
