@@ -607,6 +607,8 @@ fn complete(
 struct Helper {
     tx: mpsc::Sender<HelperJob>,
     tid: i32,
+    /// The process it was started in: a forked child has the sender but not the thread.
+    pid: i32,
 }
 
 /// Set by the helper once it has let go of a scan's Work (and so of the descriptors in it).
@@ -656,7 +658,11 @@ fn start_helper() -> Option<Helper> {
         })
         .ok()?;
     let tid = tid_rx.recv().ok()?;
-    Some(Helper { tx, tid })
+    Some(Helper {
+        tx,
+        tid,
+        pid: sys::getpid(),
+    })
 }
 
 /// The helper's sender and thread id, starting it if needed; None without a second CPU or
@@ -666,7 +672,7 @@ fn helper() -> Option<(mpsc::Sender<HelperJob>, i32)> {
         return None;
     }
     let mut guard = HELPER.lock().unwrap_or_else(|p| p.into_inner());
-    if guard.is_none() {
+    if guard.as_ref().is_none_or(|h| h.pid != sys::getpid()) {
         *guard = start_helper();
     }
     guard.as_ref().map(|h| (h.tx.clone(), h.tid))
