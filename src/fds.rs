@@ -497,6 +497,14 @@ impl Work {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Completes `part` when it is not yet and now can be.
+    fn try_complete(&self, part: &mut Packed, dirs: &Dirs, s: &mut Scratch) {
+        let table = self.table.get();
+        if !part.complete && table.is_some() && self.ready(part, table) {
+            complete(part, &self.opts, self.own, dirs.info.as_ref(), table, s);
+        }
+    }
+
     /// Claims and does items until none is left.
     fn run(&self, dirs: &Dirs) {
         let mut scratch = Scratch::new();
@@ -506,7 +514,12 @@ impl Work {
                 return;
             }
             let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.item(i, dirs, &mut scratch)
+                let mut done = self.item(i, dirs, &mut scratch);
+                if let Done::Chunk(part) = &mut done {
+                    // the table may have arrived while this chunk was scanned
+                    self.try_complete(part, dirs, &mut scratch);
+                }
+                done
             }));
             let mut p = self.progress();
             match done {
@@ -514,6 +527,29 @@ impl Work {
                 Ok(Done::Table(table)) => {
                     // set once: item 0 is claimed once
                     let _ = self.table.set(table);
+                    // The chunks scanned before the table was there are completed here while
+                    // the other thread scans on. This item counts as done only after, so the
+                    // coordinator cannot collect the chunks meanwhile.
+                    let (waiting, ready): (Vec<_>, Vec<_>) = std::mem::take(&mut p.chunks)
+                        .into_iter()
+                        .partition(|c| !c.1.complete);
+                    p.chunks = ready;
+                    drop(p);
+                    let mut completed = Vec::with_capacity(waiting.len());
+                    let mut failed = Vec::new();
+                    for (k, mut part) in waiting {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.try_complete(&mut part, dirs, &mut scratch)
+                        }));
+                        match r {
+                            Ok(()) => completed.push((k, part)),
+                            // half-written: scanned again by the coordinator
+                            Err(_) => failed.push(k),
+                        }
+                    }
+                    p = self.progress();
+                    p.chunks.extend(completed);
+                    p.failed.extend(failed);
                 }
                 Err(_) => p.failed.push(i),
             }
