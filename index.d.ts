@@ -332,7 +332,7 @@ export interface FdEntry {
 }
 
 export interface FdsOptions {
-  /** Resolve sockets to their endpoints, states and queues (default true; one netlink dump per family/protocol, ~2-5 ms for 2,000 sockets). */
+  /** Resolve sockets to their endpoints, states and queues (default true; NETLINK_SOCK_DIAG dumps of the network namespace, ~1-3 ms for 2,000 sockets). */
   sockets?: boolean
   /** Also read /proc/<pid>/fdinfo/<fd> for each fd: position, flags, epoll/eventfd/timerfd/inotify details (default false; one open+read+close per fd, several times the cost). */
   fdinfo?: boolean
@@ -342,7 +342,8 @@ export interface FdsOptions {
 
 /**
  * Every open descriptor, classified, sorted by fd number. Runs on a dedicated native thread
- * ('kernelscope-fds'), not the libuv threadpool, so it answers while the pool is saturated.
+ * ('kernelscope-fds', helped by 'kernelscope-fdh' from 1,024 fds on), not the libuv
+ * threadpool, so it answers while the pool is saturated.
  * Rejects only on bad options, when /proc/<pid>/fd cannot be opened (ENOENT, EACCES; syscall
  * 'open') or when every fd link of another process is refused (EACCES; syscall 'readlink').
  */

@@ -128,6 +128,16 @@ test('with thousands of files, pipes and sockets open, the inventory matches /pr
     assert.deepEqual(own, [], `round ${i}: the scan listed its own descriptors`)
   }
 
+  // fdinfo over the same big table (read by both threads): every entry has it
+  const withInfo = await ks.fds({ fdinfo: true })
+  const infoByFd = new Map(withInfo.map((e) => [e.fd, e]))
+  for (const fd of files) {
+    const e = infoByFd.get(fd)
+    assert.equal(e.position, 0)
+    assert.ok(e.flags.includes('O_RDONLY'), e.flags.join())
+  }
+  for (const e of withInfo) if (e.error === null) assert.ok(Array.isArray(e.flags), `fd ${e.fd} has fdinfo`)
+
   // classification
   for (const fd of files) {
     assert.equal(byFd.get(fd).type, 'file')
@@ -305,6 +315,51 @@ test('another process: its fds by pid; a missing pid is ENOENT', async (t) => {
   }
 })
 
+test('another process with a big table (two scanning threads): every fd, targets equal readlink, fdinfo too', async (t) => {
+  if (spawnSync('python3', ['-c', '1']).status !== 0) {
+    t.skip('python3 not installed: it holds the descriptors')
+    return
+  }
+  const dir = tmpdir()
+  const script = [
+    'import os, socket, sys, time',
+    `d = ${JSON.stringify(dir)}`,
+    'keep = []',
+    'for i in range(1500): keep.append(open(os.path.join(d, "f%d" % (i % 50)), "w"))',
+    'srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(200)',
+    'for i in range(100): c = socket.create_connection(srv.getsockname()); keep.append(c); keep.append(srv.accept()[0])',
+    'print("ready", flush=True)',
+    'time.sleep(60)'
+  ].join('\n')
+  const child = spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => { child.kill(); fs.rmSync(dir, { recursive: true, force: true }) })
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve() })
+    child.once('exit', (code) => reject(new Error(`fixture exited with ${code}`)))
+  })
+  const names = fs.readdirSync(`/proc/${child.pid}/fd`)
+  assert.ok(names.length > 1700)
+  for (const options of [{}, { fdinfo: true }]) {
+    const inv = await ks.fds({ pid: child.pid, ...options })
+    assert.equal(inv.length, names.length)
+    const byFd = new Map(inv.map((e) => [e.fd, e]))
+    for (const name of names) {
+      const e = byFd.get(Number(name))
+      assert.ok(e, `fd ${name}`)
+      assert.equal(e.target, fs.readlinkSync(`/proc/${child.pid}/fd/${name}`))
+      assert.equal(e.error, null)
+      if (options.fdinfo) assert.ok(Array.isArray(e.flags), `fd ${name} has fdinfo flags`)
+    }
+    const files = inv.filter((e) => e.target.startsWith(dir))
+    assert.equal(files.length, 1500)
+    for (const e of files) assert.equal(e.type, 'file')
+    if (options.fdinfo) for (const e of files) assert.ok(e.flags.includes('O_WRONLY'), e.flags.join())
+    const tcp = inv.filter((e) => e.socket && e.socket.protocol === 'tcp')
+    assert.equal(tcp.length, 201)
+    assert.equal(tcp.filter((e) => e.socket.state === 'established').length, 200)
+  }
+})
+
 test('every descriptor kind is classified (a Python process opens them; read through { pid })', async (t) => {
   if (spawnSync('python3', ['-c', '1']).status !== 0) {
     t.skip('python3 not installed: it makes the pidfd/timerfd/signalfd/io_uring fixture')
@@ -415,11 +470,22 @@ test('fds() answers while the libuv threadpool is saturated', () => {
   assert.ok(out.ms < 2000, `fds() took ${out.ms} ms with the pool saturated`)
 })
 
-test('threads() reports the kernelscope-fds thread with role other', async () => {
-  await ks.fds()
-  const t = ks.threads({ syscalls: false }).find((x) => x.name === 'kernelscope-fds')
-  assert.ok(t, 'the dedicated thread exists after fds()')
-  assert.equal(t.role, 'other')
+test('threads() reports the kernelscope-fds and kernelscope-fdh threads with role other', async () => {
+  // a table of 1,024+ fds brings in the helper thread
+  const opened = []
+  while (ks.fdCount() < 1100) opened.push(fs.openSync(__filename, 'r'))
+  try {
+    await ks.fds()
+    await ks.fds()
+  } finally {
+    for (const fd of opened) fs.closeSync(fd)
+  }
+  const threads = ks.threads({ syscalls: false })
+  for (const name of ['kernelscope-fds', 'kernelscope-fdh']) {
+    const t = threads.find((x) => x.name === name)
+    assert.ok(t, `the ${name} thread exists after fds()`)
+    assert.equal(t.role, 'other')
+  }
 })
 
 test('churn: threads opening and closing fds while 1000 inventories run never throws', async (t) => {
