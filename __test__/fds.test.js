@@ -534,6 +534,72 @@ test('churn: threads opening and closing fds while 1000 inventories run never th
   t.diagnostic(`${entries} entries, ${errors} with error (fds that changed mid-scan)`)
 })
 
+test('churn with a big table: two threads per scan, scans from workers at once, stable fds always right, nothing left open', async (t) => {
+  const { Worker } = require('node:worker_threads')
+  const dir = tmpdir()
+  const file = path.join(dir, 'stable')
+  fs.writeFileSync(file, 'x')
+  const stable = []
+  while (ks.fdCount() < 1600) stable.push(fs.openSync(file, 'r'))
+  t.after(() => {
+    for (const fd of stable) fs.closeSync(fd)
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  ks.fdsSync()
+  const baseline = ks.fdCount()
+  const workers = []
+  for (let i = 0; i < 2; i++) {
+    workers.push(new Worker(`
+      const fs = require('fs'); const { parentPort } = require('worker_threads')
+      const ks = require(${JSON.stringify(path.join(__dirname, '..'))})
+      const file = ${JSON.stringify(path.join(dir, 'churn'))} + ${i}
+      fs.writeFileSync(file, 'x')
+      let stop = false
+      let scans = 0
+      parentPort.on('message', () => { stop = true })
+      async function spin () {
+        const open = []
+        for (let k = 0; k < 50; k++) open.push(fs.openSync(file, 'r'))
+        const inv = scans % 2 ? await ks.fds() : ks.fdsSync()
+        if (!Array.isArray(inv) || inv.length < 1600) throw new Error('short inventory: ' + inv.length)
+        scans++
+        for (const fd of open) fs.closeSync(fd)
+        if (!stop) setImmediate(spin); else { parentPort.postMessage(scans); parentPort.close() }
+      }
+      spin()`, { eval: true }))
+  }
+  const scansByWorkers = workers.map((w) => new Promise((resolve, reject) => {
+    w.once('message', resolve)
+    w.once('error', reject)
+  }))
+  // listened for now: a worker may be gone before its message is handled here
+  const exited = workers.map((w) => new Promise((resolve) => w.once('exit', resolve)))
+  for (let i = 0; i < 150; i++) {
+    const batch = await Promise.all([
+      ks.fds(),
+      ks.fds({ fdinfo: i % 5 === 0 }),
+      Promise.resolve(ks.fdsSync(i % 7 === 0 ? { fdinfo: true } : {}))
+    ])
+    for (const inv of batch) {
+      const byFd = new Map(inv.map((e) => [e.fd, e]))
+      for (const fd of stable) {
+        const e = byFd.get(fd)
+        assert.ok(e, `stable fd ${fd} missing`)
+        assert.equal(e.target, file)
+        assert.equal(e.type, 'file')
+      }
+      for (const e of inv) assert.ok(e.error === null || typeof e.error === 'string')
+    }
+  }
+  for (const w of workers) w.postMessage('stop')
+  const scans = await Promise.all(scansByWorkers)
+  await Promise.all(exited)
+  t.diagnostic(`workers ran ${scans.join(' + ')} scans meanwhile`)
+  assert.ok(scans.every((n) => n > 0))
+  // every scan closed what it opened, whichever thread ran it
+  assert.equal(ks.fdCount(), baseline)
+})
+
 test('a worker thread can run fds() and be terminated mid-call', async () => {
   const { Worker } = require('node:worker_threads')
   for (let i = 0; i < 5; i++) {
