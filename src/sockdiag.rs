@@ -1,7 +1,8 @@
-//! The sockets of a network namespace, keyed by inode: one NETLINK_SOCK_DIAG socket and five
-//! dumps (TCP and UDP over IPv4 and IPv6, unix), each falling back to its /proc/net table when
-//! the kernel refuses netlink (seccomp'd sandboxes, missing *_diag modules). Reused by fds()
-//! and meant for socketState() and `kernelscope inspect <pid>`.
+//! The sockets of a network namespace, keyed by inode: one NETLINK_SOCK_DIAG socket and its
+//! dumps (TCP over both families in one TCPDIAG_GETSOCK dump where the kernel serves it, else
+//! one per family; UDP over IPv4 and IPv6; unix), each falling back to its /proc/net table
+//! when the kernel refuses netlink (seccomp'd sandboxes, missing *_diag modules). Reused by
+//! fds() and meant for socketState() and `kernelscope inspect <pid>`.
 
 use crate::parse::sockdiag::{
     decode_batch, inet_request, link_unix_peers, parse_proc_net_inet, parse_proc_net_unix,
