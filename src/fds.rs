@@ -10,6 +10,7 @@
 //! thread, not the libuv threadpool: an inventory is most wanted when the pool is saturated,
 //! and it must not queue behind the work it diagnoses.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
@@ -100,6 +101,15 @@ impl Packed {
 
     pub fn is_empty(&self) -> bool {
         self.nums.is_empty()
+    }
+
+    /// Room for about `records` descriptors.
+    fn with_capacity(records: usize) -> Packed {
+        Packed {
+            nums: Vec::with_capacity(records * col::LEN),
+            text: String::with_capacity(records * 32),
+            ..Packed::default()
+        }
     }
 
     fn row(&mut self, fd: i32, kind: FdType, inode: Option<u64>, bits: u32) {
@@ -374,9 +384,30 @@ enum Done {
 #[derive(Default)]
 struct Progress {
     done: usize,
-    chunks: Vec<(usize, Packed)>,
+    /// The result so far: the complete chunks, in order, up to the first one missing or not
+    /// complete. Chunks are added here as soon as they can be, by whichever thread, so that
+    /// little copying is left for after the walk (a big table's result is a MiB or so).
+    front: Packed,
+    /// Chunk items in `front`.
+    appended: usize,
+    /// Chunks not in `front` yet, by item index.
+    chunks: BTreeMap<usize, Packed>,
     /// Items whose scanner panicked (a bug): redone by the coordinator.
     failed: Vec<usize>,
+}
+
+impl Progress {
+    /// Moves the chunks that come next and are complete into `front`.
+    fn advance(&mut self, first_chunk: usize) {
+        while let Some(entry) = self.chunks.first_entry() {
+            if *entry.key() != first_chunk + self.appended || !entry.get().complete {
+                break;
+            }
+            let part = entry.remove();
+            self.front.append(part);
+            self.appended += 1;
+        }
+    }
 }
 
 /// A scanning thread's directories: /proc/<pid>/fd and, with `fdinfo`, /proc/<pid>/fdinfo.
@@ -446,11 +477,7 @@ impl Work {
         }
         let start = (i - self.first_chunk()) * CHUNK;
         let end = (start + CHUNK).min(self.walk.len());
-        let mut out = Packed {
-            nums: Vec::with_capacity(end.saturating_sub(start) * col::LEN),
-            text: String::with_capacity(end.saturating_sub(start) * 24),
-            ..Packed::default()
-        };
+        let mut out = Packed::with_capacity(end.saturating_sub(start));
         for k in start..end {
             let (fd, pre) = match &self.walk {
                 Walk::Probe(_) => {
@@ -524,16 +551,20 @@ impl Work {
             }));
             let mut p = self.progress();
             match done {
-                Ok(Done::Chunk(part)) => p.chunks.push((i, part)),
+                Ok(Done::Chunk(part)) => {
+                    p.chunks.insert(i, part);
+                    p.advance(self.first_chunk());
+                }
                 Ok(Done::Table(table)) => {
                     // set once: item 0 is claimed once
                     let _ = self.table.set(table);
                     // The chunks scanned before the table was there are completed here while
                     // the other thread scans on. This item counts as done only after, so the
                     // coordinator cannot collect the chunks meanwhile.
-                    let (waiting, ready): (Vec<_>, Vec<_>) = std::mem::take(&mut p.chunks)
-                        .into_iter()
-                        .partition(|c| !c.1.complete);
+                    let (waiting, ready): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                        std::mem::take(&mut p.chunks)
+                            .into_iter()
+                            .partition(|c| !c.1.complete);
                     p.chunks = ready;
                     drop(p);
                     let mut completed = Vec::with_capacity(waiting.len());
@@ -551,6 +582,7 @@ impl Work {
                     p = self.progress();
                     p.chunks.extend(completed);
                     p.failed.extend(failed);
+                    p.advance(self.first_chunk());
                 }
                 Err(_) => p.failed.push(i),
             }
@@ -561,9 +593,9 @@ impl Work {
         }
     }
 
-    /// The coordinator's part: its share of the items, then the wait for the helper's. The
-    /// chunks come back in order, some maybe not complete yet.
-    fn finish(&self) -> Vec<Packed> {
+    /// The coordinator's part: its share of the items, then the wait for the helper's. Gives
+    /// the result so far and the chunks that follow it, in order, some not complete yet.
+    fn finish(&self) -> (Packed, Vec<Packed>) {
         self.run(&self.dirs);
         let mut p = self.progress();
         while p.done < self.items {
@@ -576,14 +608,16 @@ impl Work {
         let mut scratch = Scratch::new();
         for i in std::mem::take(&mut p.failed) {
             match self.item(i, &self.dirs, &mut scratch) {
-                Done::Chunk(part) => p.chunks.push((i, part)),
+                Done::Chunk(part) => {
+                    p.chunks.insert(i, part);
+                }
                 Done::Table(table) => {
                     let _ = self.table.set(table);
                 }
             }
         }
-        p.chunks.sort_unstable_by_key(|c| c.0);
-        p.chunks.into_iter().map(|(_, part)| part).collect()
+        p.advance(self.first_chunk());
+        (p.front, p.chunks.into_values().collect())
     }
 }
 
@@ -805,6 +839,10 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
     }
     let chunks = walk.len().div_ceil(CHUNK);
     let items = chunks + usize::from(diag.is_some());
+    let expected = match &walk {
+        Walk::Probe(_) => LAST_OWN_COUNT.load(Ordering::Relaxed) + 64,
+        Walk::Listed(fds) => fds.len(),
+    };
     let work = Arc::new(Work {
         walk,
         opts,
@@ -816,7 +854,10 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
         table: OnceLock::new(),
         items,
         next: AtomicUsize::new(0),
-        progress: Mutex::new(Progress::default()),
+        progress: Mutex::new(Progress {
+            front: Packed::with_capacity(expected),
+            ..Progress::default()
+        }),
         all_done: Condvar::new(),
     });
     let released = helper.and_then(|(tx, _)| {
@@ -826,7 +867,7 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
             .ok()
             .map(|()| released)
     });
-    let mut parts = work.finish();
+    let (mut all, mut parts) = work.finish();
     // The scan's descriptors (directories, netlink socket) must be closed when it returns, not
     // whenever the helper lets go of them: a next inventory would list them. The helper is
     // done with its last item already; this waits for it to drop the Work (a wake-up when it
@@ -834,8 +875,8 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
     if let Some(released) = released {
         released.wait(std::time::Duration::from_secs(5));
     }
-    let n: usize = parts.iter().map(Packed::len).sum();
-    let refused: usize = parts.iter().map(|p| p.refused).sum();
+    let n: usize = all.len() + parts.iter().map(Packed::len).sum::<usize>();
+    let refused: usize = all.refused + parts.iter().map(|p| p.refused).sum::<usize>();
     if own {
         LAST_OWN_COUNT.store(n, Ordering::Relaxed);
     }
@@ -849,8 +890,8 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
         });
     }
     if opts.sockets {
-        let any_socket = parts
-            .iter()
+        let any_socket = std::iter::once(&all)
+            .chain(&parts)
             .any(|p| (0..p.len()).any(|i| p.is(i, FdType::Socket)));
         EXPECT_SOCKETS.store(any_socket, Ordering::Relaxed);
     }
@@ -901,12 +942,6 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
             );
         }
     }
-    let mut all = Packed {
-        nums: Vec::with_capacity(n * col::LEN),
-        text: String::with_capacity(parts.iter().map(|p| p.text.len()).sum()),
-        extra: String::with_capacity(parts.iter().map(|p| p.extra.len()).sum()),
-        ..Packed::default()
-    };
     for part in parts {
         all.append(part);
     }
