@@ -229,7 +229,7 @@ async function main () {
   const lsofVersion = lv.error ? 'absent' : ((lv.stdout + lv.stderr).match(/revision: ([\d.]+)/) || [])[1] || 'unknown'
 
   const head = `Machine: ${os.cpus().length} CPUs (nproc ${os.availableParallelism()}), Linux ${os.release()}, Node ${process.version}, lsof ${lsofVersion}; ${new Date().toISOString()}.\n` +
-    'Descriptors: files, 1,000 pipe ends, 2,000 TCP sockets (1,000 loopback connections, both ends) and Node\'s own. ' +
+    'Descriptors: 1,000 pipe ends, 2,000 TCP sockets (1,000 loopback connections, both ends), Node\'s own, and the rest one file opened again and again. ' +
     'Medians of interleaved rounds in one process, each round in a new random order (' + results.map((r) => `${r.total} fds: ${r.runs.fds} rounds, lsof ${r.runs.lsof}`).join('; ') + '); ' +
     'lsof is timed as a whole spawned process (`lsof -n -P -p PID`), everything else in-process. Lower is better; ratios = peer / `fds()`.\n'
   const out = `# Descriptor inventory benchmark\n\n${head}\n${table(results)}\n` +
