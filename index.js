@@ -3,12 +3,12 @@
 // (src/), everything else in lib/, one file per concern.
 
 const { native, supported, loadError } = require('./lib/native')
-const { sample, createSampler, Sampler, fdCount } = require('./lib/process')
-const { threads } = require('./lib/threads')
-const { monitorLoop, LoopMonitor } = require('./lib/loop')
-const { socketState } = require('./lib/socket')
-const { write, watchBackpressure } = require('./lib/backpressure')
-const { fds, fdsSync, diffFds } = require('./lib/fds')
+const { sample, createSampler, Sampler, fdCount } = require('./lib/probes/process')
+const { threads } = require('./lib/probes/threads')
+const { monitorLoop, LoopMonitor } = require('./lib/probes/loop')
+const { socketState } = require('./lib/probes/socket')
+const { write, watchBackpressure } = require('./lib/probes/backpressure')
+const { fds, fdsSync, diffFds } = require('./lib/probes/fds')
 
 if (supported) {
   try {

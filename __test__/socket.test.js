@@ -439,7 +439,7 @@ test('a numeric fd gives the same socket without a stream part', async (t) => {
 })
 
 test('the verdict rules, case by case (docs/socket.md)', () => {
-  const { verdictOf } = require('../lib/socket')
+  const { verdictOf } = require('../lib/probes/socket')
   const tcp = (t, send = {}, stream = null) => ({
     protocol: 'tcp',
     family: 'IPv4',

@@ -5,7 +5,7 @@
 //!
 //! The result crosses to JS packed: a Float64Array of fixed columns per descriptor and two
 //! NUL-separated strings (`text`: target and error, written by the scanning threads as they
-//! go; `extra`: socket details and fdinfo, added after). lib/fds.js builds the objects,
+//! go; `extra`: socket details and fdinfo, added after). lib/probes/fds.js builds the objects,
 //! several times cheaper than building them with napi. The Promise form runs on a dedicated
 //! thread, not the libuv threadpool: an inventory is most wanted when the pool is saturated,
 //! and it must not queue behind the work it diagnoses.
@@ -32,7 +32,7 @@ use crate::parse::sockdiag::{Addr, InodeSet, SocketInfo};
 use crate::sockdiag::{errno_name, socket_table, Mode, SockDiag, SocketTable};
 use crate::sys::{self, DirFd, ModeIno, SysResult};
 
-/// Columns of one record in `nums`; lib/fds.js reads the same layout.
+/// Columns of one record in `nums`; lib/probes/fds.js reads the same layout.
 pub mod col {
     pub const FD: usize = 0;
     pub const TYPE: usize = 1;
@@ -79,7 +79,7 @@ pub struct ScanError {
     pub path: String,
 }
 
-/// The packed inventory lib/fds.js unpacks.
+/// The packed inventory lib/probes/fds.js unpacks.
 #[derive(Debug, Default)]
 pub struct Packed {
     /// col::LEN numbers per descriptor, in descriptor order.
@@ -1290,7 +1290,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(out.nums.len() % col::LEN, 0);
-        // walk the text the way lib/fds.js does
+        // walk the text the way lib/probes/fds.js does
         let mut text = out.text.split('\0');
         let mut found = false;
         for i in 0..out.len() {

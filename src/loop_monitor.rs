@@ -13,7 +13,7 @@ use crate::error::arg_error;
 use crate::histogram::{Histogram, Summary};
 use crate::sys::uv::{Observer, PrepareCheck, Tick};
 
-/// Fields per history entry in the Float64Array handed to lib/loop.js (keep in step).
+/// Fields per history entry in the Float64Array handed to lib/probes/loop.js (keep in step).
 pub const HISTORY_FIELDS: usize = 6;
 pub const MAX_HISTORY: u32 = 1 << 20;
 
@@ -395,7 +395,7 @@ pub struct LoopStats {
     pub wakeups: LoopWakeups,
 }
 
-/// The native half of LoopMonitor (lib/loop.js wraps it).
+/// The native half of LoopMonitor (lib/probes/loop.js wraps it).
 #[napi(js_name = "NativeLoopMonitor")]
 pub struct NativeLoopMonitor {
     hooks: Option<PrepareCheck<Dispatcher>>,

@@ -1,6 +1,6 @@
 //! sample(): one cheap snapshot of the whole process; fdCount().
 //!
-//! The snapshot is written into a Float64Array the JS layer owns and reuses (lib/process.js
+//! The snapshot is written into a Float64Array the JS layer owns and reuses (lib/probes/process.js
 //! builds the object): no allocation and no per-field napi call on the hot path. NaN in a slot
 //! means "the kernel did not give this" and becomes `null` in JS.
 
@@ -16,7 +16,7 @@ use crate::error::{arg_error, sys_error};
 use crate::parse::proc_text::{parse_io, parse_numbers};
 use crate::sys::{self, DirFd, ProcFile};
 
-/// Slot layout of the sample buffer; lib/process.js reads the same indices.
+/// Slot layout of the sample buffer; lib/probes/process.js reads the same indices.
 pub mod slot {
     pub const PID: usize = 0;
     pub const AT_MS: usize = 1;

@@ -4,7 +4,7 @@
 //!
 //! Numbers go into a Float64Array the JS layer reuses (NaN = the kernel did not give it); only
 //! the endpoint text crosses napi as one string, and not at all when the JS layer already knows
-//! it (`tcpQueuesOnly`). lib/socket.js builds the object and the verdict.
+//! it (`tcpQueuesOnly`). lib/probes/socket.js builds the object and the verdict.
 
 use napi::bindgen_prelude::Float64ArraySlice;
 use napi::Result;
@@ -14,7 +14,7 @@ use crate::error::{arg_error, sys_error};
 use crate::parse::tcp_info;
 use crate::sys;
 
-/// Slot layout of the state buffer; lib/socket.js reads the same indices.
+/// Slot layout of the state buffer; lib/probes/socket.js reads the same indices.
 pub mod slot {
     pub const FAMILY: usize = 0;
     pub const TYPE: usize = 1;
@@ -185,7 +185,7 @@ pub fn js_socket_state_into(
     }
 }
 
-/// The layout lib/socket.js builds its objects from: TCP_INFO field names in slot order, and
+/// The layout lib/probes/socket.js builds its objects from: TCP_INFO field names in slot order, and
 /// the first TCP slot and the buffer length, so the two sides cannot drift apart.
 #[napi(object)]
 pub struct SocketLayout {

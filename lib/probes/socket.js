@@ -5,8 +5,8 @@
 
 const net = require('node:net')
 const dgram = require('node:dgram')
-const { native, supported } = require('./native')
-const { fromNative, invalidArgType, outOfRange } = require('./errors')
+const { native, supported } = require('../native')
+const { fromNative, invalidArgType, outOfRange } = require('../errors')
 
 let layout = null
 let buf = null

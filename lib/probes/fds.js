@@ -3,9 +3,9 @@
 // /proc/<pid>/fd and hands back a packed table (a Float64Array of fixed columns and one
 // NUL-separated string); the entries are built here, which is much cheaper than through napi.
 
-const { native } = require('./native')
-const { fromNative, invalidArgType } = require('./errors')
-const { optionsObject, optionalBoolean, optionalInteger } = require('./validate')
+const { native } = require('../native')
+const { fromNative, invalidArgType } = require('../errors')
+const { optionsObject, optionalBoolean, optionalInteger } = require('../validate')
 
 // keep in step with src/parse/fdinfo.rs TYPE_NAMES and src/fds.rs col / bit / NULL_STR
 const TYPES = ['file', 'directory', 'socket', 'pipe', 'fifo', 'char-device', 'block-device',

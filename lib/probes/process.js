@@ -3,8 +3,8 @@
 // reused Float64Array (NaN = not given by the kernel); the object is built here, in JS, which
 // is several times cheaper than building it through napi.
 
-const { native } = require('./native')
-const { fromNative } = require('./errors')
+const { native } = require('../native')
+const { fromNative } = require('../errors')
 
 // keep in step with src/process.rs `slot`
 const LEN = 26

@@ -3,9 +3,9 @@
 // Synchronous on purpose: it must answer while the libuv threadpool is saturated, which is
 // exactly when it is needed.
 
-const { native } = require('./native')
-const { fromNative } = require('./errors')
-const { optionsObject, optionalBoolean } = require('./validate')
+const { native } = require('../native')
+const { fromNative } = require('../errors')
+const { optionsObject, optionalBoolean } = require('../validate')
 
 function flagValue (args, name) {
   let value

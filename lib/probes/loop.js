@@ -3,9 +3,9 @@
 // epoll_wait, libuv's timeout, events, poll phase and whole turn. The hooks and the numbers live
 // in Rust (src/loop_monitor.rs); this file validates, translates errors and shapes history().
 
-const { native } = require('./native')
-const { fromNative } = require('./errors')
-const { optionsObject, optionalInteger } = require('./validate')
+const { native } = require('../native')
+const { fromNative } = require('../errors')
+const { optionsObject, optionalInteger } = require('../validate')
 
 // keep in step with src/loop_monitor.rs HISTORY_FIELDS / MAX_HISTORY
 const FIELDS = 6
