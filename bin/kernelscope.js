@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+'use strict'
+// The `kernelscope` command: dispatches to lib/cli/<command>.js. Each command module exports
+// { summary, usage, main(argv) } where main resolves to the exit code. Exit codes shared by
+// every command: 0 ok, 2 usage, 3 no permission or no such process (audit adds its own).
+
+const path = require('node:path')
+
+const COMMANDS = ['inspect', 'top', 'run', 'report', 'audit', 'demo']
+const EXIT_USAGE = 2
+
+function load (name) {
+  return require(path.join(__dirname, '..', 'lib', 'cli', name + '.js'))
+}
+
+function help (out) {
+  const lines = ['usage: kernelscope <command> [options]', '', 'commands:']
+  for (const name of COMMANDS) {
+    let summary
+    try { summary = load(name).summary } catch (err) { summary = `(unavailable: ${err.message.split('\n')[0]})` }
+    lines.push(`  ${name.padEnd(9)} ${summary}`)
+  }
+  lines.push('', 'kernelscope <command> --help for its options; kernelscope --version')
+  out.write(lines.join('\n') + '\n')
+}
+
+async function cli (argv) {
+  const [cmd, ...rest] = argv
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    help(cmd === undefined ? process.stderr : process.stdout)
+    return cmd === undefined ? EXIT_USAGE : 0
+  }
+  if (cmd === '-v' || cmd === '--version') {
+    process.stdout.write(require('../package.json').version + '\n')
+    return 0
+  }
+  if (!COMMANDS.includes(cmd)) {
+    process.stderr.write(`kernelscope: unknown command '${cmd}'\n`)
+    help(process.stderr)
+    return EXIT_USAGE
+  }
+  return load(cmd).main(rest)
+}
+
+cli(process.argv.slice(2)).then(
+  (code) => { process.exitCode = typeof code === 'number' ? code : 0 },
+  (err) => {
+    process.stderr.write(`kernelscope: ${err && err.stack ? err.stack : err}\n`)
+    process.exitCode = 1
+  }
+)
