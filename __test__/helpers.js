@@ -39,7 +39,6 @@ async function until (fn, timeoutMs = 3000, everyMs = 20) {
   return v
 }
 
-
 /** This thread's CPU time in ms, from the kernel (/proc/thread-self/schedstat, ns on a CPU). */
 function threadCpuMs () {
   return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6

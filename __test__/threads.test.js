@@ -137,6 +137,7 @@ test('threads exiting mid-scan never make the call fail', { timeout: 30000 }, as
   let stop = false
   let spawned = 0
   const churn = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- set once the scans are done
     while (!stop) {
       const w = new Worker('setTimeout(() => {}, Math.random() * 5)', { eval: true })
       spawned++
@@ -144,6 +145,7 @@ test('threads exiting mid-scan never make the call fail', { timeout: 30000 }, as
     }
   })()
   const churn2 = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- set once the scans are done
     while (!stop) {
       const w = new Worker('1', { eval: true })
       spawned++

@@ -28,6 +28,6 @@ for (const f of scripts) {
 const parts = fs.readdirSync(path.join(__dirname, 'results')).filter((f) => f.endsWith('.md')).sort()
   .map((f) => fs.readFileSync(path.join(__dirname, 'results', f), 'utf8').trim())
 fs.writeFileSync(path.join(__dirname, 'RESULTS.md'),
-  `# Benchmark results\n\nLatest \`npm run bench\` (each section says the machine it ran on; ` +
+  '# Benchmark results\n\nLatest `npm run bench` (each section says the machine it ran on; ' +
   `assembled ${machine()}). The machines are shared and noisy: read ratios, not absolutes.\n\n${parts.join('\n\n')}\n`)
 process.exit(failed ? 1 : 0)

@@ -73,8 +73,8 @@ async function main () {
   const perNumericFd = () => { for (const s of all) ks.socketState(s._handle.fd) }
   const hasFds = typeof ks.fds === 'function'
   const candidates = [
-    { name: `1,000 × ks.socketState(socket)`, fn: perFd, note: 'per-fd calls, identities cached' },
-    { name: `1,000 × ks.socketState(fd)`, fn: perNumericFd, note: 'per-fd calls, full identity each' }
+    { name: '1,000 × ks.socketState(socket)', fn: perFd, note: 'per-fd calls, identities cached' },
+    { name: '1,000 × ks.socketState(fd)', fn: perNumericFd, note: 'per-fd calls, full identity each' }
   ]
   if (hasFds) {
     candidates.push({ name: 'ks.fds({ sockets: true })', fn: () => ks.fds({ sockets: true }), async: true, note: 'one NETLINK_SOCK_DIAG dump + the fd scan, off the event loop' })

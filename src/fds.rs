@@ -20,7 +20,6 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use napi::bindgen_prelude::{Float64Array, Object};
 use napi::{Env, Result};
 use napi_derive::napi;
-use once_cell::sync::Lazy;
 
 use crate::error::{arg_error, sys_error};
 use crate::parse::fdinfo::{
@@ -30,6 +29,7 @@ use crate::parse::fdinfo::{
 use crate::parse::proc_text::field;
 use crate::parse::sockdiag::{Addr, InodeSet, SocketInfo};
 use crate::sockdiag::{errno_name, socket_table, Mode, SockDiag, SocketTable};
+use crate::spawn::Service;
 use crate::sys::{self, DirFd, ModeIno, SysResult};
 
 /// Columns of one record in `nums`; lib/probes/fds.js reads the same layout.
@@ -675,12 +675,7 @@ fn complete(
 /// kernelscope's second scanner thread ("kernelscope-fdh"), started on first use and kept:
 /// its /proc/<tid>/fd entries stay in the dentry cache between scans, where a fresh thread's
 /// would be made anew each time.
-struct Helper {
-    tx: mpsc::Sender<HelperJob>,
-    tid: i32,
-    /// The process it was started in: a forked child has the sender but not the thread.
-    pid: i32,
-}
+static HELPER: Service<HelperJob> = Service::new("kernelscope-fdh", help);
 
 /// Set by the helper once it has let go of a scan's Work (and so of the descriptors in it).
 #[derive(Default)]
@@ -708,32 +703,13 @@ impl Released {
 
 type HelperJob = (Arc<Work>, Arc<Released>);
 
-static HELPER: Lazy<Mutex<Option<Helper>>> = Lazy::new(|| Mutex::new(None));
-
-fn start_helper() -> Option<Helper> {
-    let (tx, rx) = mpsc::channel::<HelperJob>();
-    let (tid_tx, tid_rx) = mpsc::sync_channel::<i32>(1);
-    std::thread::Builder::new()
-        .name("kernelscope-fdh".into())
-        .spawn(move || {
-            if tid_tx.send(sys::gettid()).is_err() {
-                return;
-            }
-            while let Ok((work, released)) = rx.recv() {
-                let dirs = work.helper_dirs.as_ref().unwrap_or(&work.dirs);
-                // run() catches a panic per item
-                work.run(dirs);
-                drop(work);
-                released.set();
-            }
-        })
-        .ok()?;
-    let tid = tid_rx.recv().ok()?;
-    Some(Helper {
-        tx,
-        tid,
-        pid: sys::getpid(),
-    })
+/// The helper's part of one scan.
+fn help((work, released): HelperJob) {
+    let dirs = work.helper_dirs.as_ref().unwrap_or(&work.dirs);
+    // run() catches a panic per item
+    work.run(dirs);
+    drop(work);
+    released.set();
 }
 
 /// The helper's sender and thread id, starting it if needed; None without a second CPU or
@@ -742,11 +718,7 @@ fn helper() -> Option<(mpsc::Sender<HelperJob>, i32)> {
     if std::thread::available_parallelism().map_or(1, |c| c.get()) < 2 {
         return None;
     }
-    let mut guard = HELPER.lock().unwrap_or_else(|p| p.into_inner());
-    if guard.as_ref().is_none_or(|h| h.pid != sys::getpid()) {
-        *guard = start_helper();
-    }
-    guard.as_ref().map(|h| (h.tx.clone(), h.tid))
+    HELPER.handle().map(|h| (h.tx, h.tid))
 }
 
 /// The size of our own fd table when probing it is worthwhile (see Walk::Probe).
@@ -1190,43 +1162,11 @@ pub fn fds_sync(options: NativeFdsOptions) -> Result<NativeFds> {
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// The one thread that runs Promise-form inventories, started on first use.
-static WORKER: Lazy<Mutex<Option<mpsc::Sender<Job>>>> = Lazy::new(|| Mutex::new(None));
+/// The one thread that runs Promise-form inventories ("kernelscope-fds"), started on first use.
+static WORKER: Service<Job> = Service::new("kernelscope-fds", run_job);
 
-fn start_worker() -> std::io::Result<mpsc::Sender<Job>> {
-    let (tx, rx) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("kernelscope-fds".into())
-        .spawn(move || {
-            while let Ok(job) = rx.recv() {
-                // a panic in one job must not take the thread (and every later job) with it
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            }
-        })?;
-    Ok(tx)
-}
-
-/// Runs `job` on the dedicated thread; Err(job) when the thread cannot be started.
-fn submit(job: Job) -> std::result::Result<(), Job> {
-    let mut guard = match WORKER.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    let job = match guard.as_ref() {
-        Some(tx) => match tx.send(job) {
-            Ok(()) => return Ok(()),
-            Err(mpsc::SendError(job)) => job,
-        },
-        None => job,
-    };
-    match start_worker() {
-        Ok(tx) => {
-            let r = tx.send(job).map_err(|mpsc::SendError(job)| job);
-            *guard = Some(tx);
-            r
-        }
-        Err(_) => Err(job),
-    }
+fn run_job(job: Job) {
+    job()
 }
 
 /// The Promise form: the scan runs on the kernelscope-fds thread and the promise settles on
@@ -1248,7 +1188,7 @@ pub fn fds_async(env: &Env, options: NativeFdsOptions) -> Result<Object<'_>> {
             Err(e) => deferred.reject(e),
         }
     });
-    if let Err(job) = submit(job) {
+    if let Err(job) = WORKER.submit(job) {
         // no thread could be started: run here rather than fail (the promise still settles
         // asynchronously, through the deferred's threadsafe function)
         job();

@@ -9,5 +9,6 @@ pub mod parse;
 pub mod process;
 pub mod sockdiag;
 pub mod socket;
+pub mod spawn;
 pub mod sys;
 pub mod threads;

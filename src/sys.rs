@@ -714,3 +714,26 @@ pub fn pipefs_dev() -> Option<u64> {
         ok.then_some(st.st_dev)
     })
 }
+
+/// Test support: runs `child` in a fork(2)ed child of this (multithreaded) test process and
+/// returns its exit code (None when it did not exit normally or fork failed). The child ends
+/// with _exit, so it runs no destructor or atexit handler of the parent's state.
+#[cfg(test)]
+pub fn fork_and_wait(child: impl FnOnce() -> i32) -> Option<i32> {
+    // SAFETY: fork has no memory-safety preconditions; the child only runs `child` (which the
+    // tests keep to what is sound after fork in a glibc process: malloc and new threads are)
+    // and then _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return None;
+    }
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+        // SAFETY: _exit ends the child at once; nothing of the parent's is left to flush.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: pid is our child; status is writable.
+    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+    (rc == pid && libc::WIFEXITED(status)).then(|| libc::WEXITSTATUS(status))
+}
