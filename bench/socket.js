@@ -9,6 +9,7 @@ const { execFileSync, spawnSync } = require('node:child_process')
 const { compare, machine, table, publish, fmt } = require('./lib')
 const ks = require('..')
 const native = require('../lib/native').native()
+const { layout } = require('../lib/layout')
 
 const hasSs = spawnSync('sh', ['-c', 'command -v ss']).status === 0
 
@@ -44,8 +45,7 @@ async function main () {
   sock.write(Buffer.alloc(64 * 1024))
   await new Promise((resolve) => setTimeout(resolve, 50))
   const fd = sock._handle.fd
-  const layout = native.socketLayout()
-  const buf = new Float64Array(layout.len)
+  const buf = new Float64Array(layout('socket', []).LEN)
   const ssOne = () => execFileSync('ss', ['-tniH', 'src', `127.0.0.1:${sock.localPort}`], { encoding: 'utf8' })
 
   const rows = await compare([

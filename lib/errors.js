@@ -24,6 +24,16 @@ function withCode (err, code) {
   return err
 }
 
+/** An Error (or `Ctor`) with a Node-style `code`. */
+function codedError (code, message, Ctor = Error) {
+  return withCode(new Ctor(message), code)
+}
+
+/** A kernelscope bug or a mismatched build: never the caller's fault. */
+function internalError (message) {
+  return codedError('ERR_KERNELSCOPE_INTERNAL', message)
+}
+
 function invalidArgType (name, expected, actual) {
   return withCode(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`),
     'ERR_INVALID_ARG_TYPE')
@@ -71,4 +81,4 @@ function fromNative (err) {
   return withCode(new Error(info.detail), info.code || 'ERR_KERNELSCOPE_INTERNAL')
 }
 
-module.exports = { invalidArgType, outOfRange, unsupported, systemError, fromNative }
+module.exports = { codedError, internalError, invalidArgType, outOfRange, unsupported, systemError, fromNative }

@@ -5,7 +5,7 @@
 // every call throws ERR_KERNELSCOPE_UNSUPPORTED_PLATFORM with the reason.
 
 const path = require('node:path')
-const { unsupported } = require('./errors')
+const { unsupported, fromNative } = require('./errors')
 
 let binding = null
 let loadError = null
@@ -29,4 +29,28 @@ function native () {
   return binding
 }
 
-module.exports = { native, supported: binding !== null, loadError }
+/**
+ * `fn(...args)` (an addon function, or a thunk calling one) with the addon's tagged errors
+ * turned into their public form (lib/errors.js fromNative): the one way lib/ calls the addon.
+ */
+function call (fn, ...args) {
+  try {
+    return fn(...args)
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+/** `call` for an addon function returning a Promise: a throw becomes a rejection, and both
+ * are in their public form. */
+function callAsync (fn, ...args) {
+  let promise
+  try {
+    promise = fn(...args)
+  } catch (err) {
+    return Promise.reject(fromNative(err))
+  }
+  return promise.then(null, (err) => { throw fromNative(err) })
+}
+
+module.exports = { native, call, callAsync, supported: binding !== null, loadError }

@@ -22,6 +22,7 @@ use napi::{Env, Result};
 use napi_derive::napi;
 
 use crate::error::{arg_error, sys_error};
+use crate::layout::{fds_bit as bit, fds_col as col, NULL_STR};
 use crate::parse::fdinfo::{
     classify_target, clock_name, epoll_event_names, inotify_mask_names, open_flag_names,
     parse_fdinfo, type_from_mode, FdInfo, FdType, TargetKind,
@@ -31,37 +32,6 @@ use crate::parse::sockdiag::{Addr, InodeSet, SocketInfo};
 use crate::sockdiag::{errno_name, socket_table, Mode, SockDiag, SocketTable};
 use crate::spawn::Service;
 use crate::sys::{self, DirFd, ModeIno, SysResult};
-
-/// Columns of one record in `nums`; lib/probes/fds.js reads the same layout.
-pub mod col {
-    pub const FD: usize = 0;
-    pub const TYPE: usize = 1;
-    pub const INODE: usize = 2;
-    pub const BITS: usize = 3;
-    pub const LOCAL_PORT: usize = 4;
-    pub const REMOTE_PORT: usize = 5;
-    pub const SEND_Q: usize = 6;
-    pub const RECV_Q: usize = 7;
-    pub const LEN: usize = 8;
-}
-
-/// Bits of col::BITS: which optional strings a record has. In `text`, after the target:
-/// ERROR. In `extra`, in this order: LATE_ERROR, SOCKET (six strings), SOCKET_ERROR, FDINFO.
-pub mod bit {
-    /// error text (from the scan)
-    pub const ERROR: u32 = 1;
-    /// socket: family, protocol, state, localAddress, remoteAddress, path
-    pub const SOCKET: u32 = 2;
-    /// why the socket is not resolved
-    pub const SOCKET_ERROR: u32 = 4;
-    /// fdinfo details as one JSON object
-    pub const FDINFO: u32 = 8;
-    /// error text found after the scan (the fdinfo read saw the number closed or reused)
-    pub const LATE_ERROR: u32 = 16;
-}
-
-/// Marks a null string (a NUL separates strings, so it cannot be used).
-pub const NULL_STR: char = '\u{1}';
 
 #[derive(Debug, Clone, Copy)]
 pub struct ScanOptions {
@@ -950,6 +920,7 @@ fn socket_fields(out: &mut Packed, i: usize, table: Option<&SocketTable>, own: b
 /// family, protocol, state, localAddress, remoteAddress, path: the addresses are formatted
 /// straight into `extra`.
 fn write_socket(extra: &mut String, s: &SocketInfo) {
+    // in crate::layout::fds_socket order
     push_str(extra, Some(s.family.name()));
     push_str(extra, Some(s.protocol));
     push_str(extra, Some(s.state));

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod fds;
 pub mod histogram;
+pub mod layout;
 pub mod loop_monitor;
 pub mod parse;
 pub mod process;

@@ -11,11 +11,8 @@ use napi_derive::napi;
 
 use crate::error::arg_error;
 use crate::histogram::{Histogram, Summary};
+use crate::layout::{loop_history, LOOP_MAX_HISTORY};
 use crate::sys::uv::{Observer, PrepareCheck, Tick};
-
-/// Fields per history entry in the Float64Array handed to lib/probes/loop.js (keep in step).
-pub const HISTORY_FIELDS: usize = 6;
-pub const MAX_HISTORY: u32 = 1 << 20;
 
 /// One poll phase, as seen from prepare to check.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -237,23 +234,22 @@ impl MonitorState {
         }
     }
 
-    /// Oldest first, HISTORY_FIELDS numbers each (NaN = null):
-    /// atMs, timeoutMs, waitMs, events, pollMs, iterationMs.
+    /// Oldest first, one crate::layout::loop_history row each (NaN = null).
     pub fn history(&self) -> Vec<f64> {
         let n = self.ring.len();
         let first = if n < self.capacity { 0 } else { self.head };
-        let mut out = Vec::with_capacity(n * HISTORY_FIELDS);
+        let mut out = Vec::with_capacity(n * loop_history::LEN);
         for k in 0..n {
             let e = &self.ring[(first + k) % n];
             let ms = |ns: u64| ns as f64 / 1e6;
-            out.extend_from_slice(&[
-                ms(e.it.at_ns),
-                e.it.timeout_ms.unwrap_or(f64::NAN),
-                ms(e.it.wait_ns),
-                e.it.events.map_or(f64::NAN, |v| v as f64),
-                ms(e.it.poll_ns),
-                e.iteration_ns.map_or(f64::NAN, ms),
-            ]);
+            let mut row = [f64::NAN; loop_history::LEN];
+            row[loop_history::AT_MS] = ms(e.it.at_ns);
+            row[loop_history::TIMEOUT_MS] = e.it.timeout_ms.unwrap_or(f64::NAN);
+            row[loop_history::WAIT_MS] = ms(e.it.wait_ns);
+            row[loop_history::EVENTS] = e.it.events.map_or(f64::NAN, |v| v as f64);
+            row[loop_history::POLL_MS] = ms(e.it.poll_ns);
+            row[loop_history::ITERATION_MS] = e.iteration_ns.map_or(f64::NAN, ms);
+            out.extend_from_slice(&row);
         }
         out
     }
@@ -406,10 +402,10 @@ pub struct NativeLoopMonitor {
 impl NativeLoopMonitor {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, history_size: u32) -> Result<Self> {
-        if history_size == 0 || history_size > MAX_HISTORY {
+        if history_size == 0 || history_size > LOOP_MAX_HISTORY {
             return Err(arg_error(
                 "ERR_OUT_OF_RANGE",
-                &format!("historySize must be >= 1 && <= {MAX_HISTORY}"),
+                &format!("historySize must be >= 1 && <= {LOOP_MAX_HISTORY}"),
             ));
         }
         let hooks = hooks_for(&env)?;
@@ -567,13 +563,13 @@ mod tests {
             turn(&mut s, k * 100, 10 + k, 12 + k, Some(k));
         }
         let h = s.history();
-        assert_eq!(h.len(), 3 * HISTORY_FIELDS);
+        assert_eq!(h.len(), 3 * loop_history::LEN);
         // oldest kept is k = 2, at 200 ms
         assert_eq!(h[0], 200.0);
         assert_eq!(h[2], 12.0); // waitMs
         assert_eq!(h[3], 2.0); // events
         assert_eq!(h[5], 100.0); // iterationMs: prepare 200 -> prepare 300
-        let last = &h[2 * HISTORY_FIELDS..];
+        let last = &h[2 * loop_history::LEN..];
         assert_eq!(last[0], 400.0);
         assert!(last[5].is_nan()); // still in progress
         let st = s.stats(450 * MS);
@@ -592,7 +588,7 @@ mod tests {
         turn(&mut s, 0, 1, 1, Some(3));
         turn(&mut s, 10, 1, 1, None);
         assert_eq!(s.stats(20 * MS).events, None);
-        assert!(s.history()[HISTORY_FIELDS + 3].is_nan());
+        assert!(s.history()[loop_history::LEN + 3].is_nan());
     }
 
     #[test]

@@ -13,39 +13,9 @@ use napi_derive::napi;
 use once_cell::sync::Lazy;
 
 use crate::error::{arg_error, sys_error};
+use crate::layout::process as slot;
 use crate::parse::proc_text::{parse_io, parse_numbers};
 use crate::sys::{self, DirFd, ProcFile};
-
-/// Slot layout of the sample buffer; lib/probes/process.js reads the same indices.
-pub mod slot {
-    pub const PID: usize = 0;
-    pub const AT_MS: usize = 1;
-    pub const USER_MS: usize = 2;
-    pub const SYSTEM_MS: usize = 3;
-    pub const VOLUNTARY: usize = 4;
-    pub const INVOLUNTARY: usize = 5;
-    pub const MINOR: usize = 6;
-    pub const MAJOR: usize = 7;
-    pub const RSS: usize = 8;
-    pub const VIRTUAL: usize = 9;
-    pub const PEAK_RSS: usize = 10;
-    pub const RSS_ANON: usize = 11;
-    pub const RSS_FILE: usize = 12;
-    pub const READ_CALLS: usize = 13;
-    pub const WRITE_CALLS: usize = 14;
-    pub const READ_CHARS: usize = 15;
-    pub const WRITE_CHARS: usize = 16;
-    pub const READ_BYTES: usize = 17;
-    pub const WRITE_BYTES: usize = 18;
-    pub const CANCELLED_WRITE_BYTES: usize = 19;
-    pub const RUN_MS: usize = 20;
-    pub const RUNQUEUE_WAIT_MS: usize = 21;
-    pub const TIMESLICES: usize = 22;
-    pub const THREADS: usize = 23;
-    pub const FD_SOFT: usize = 24;
-    pub const FD_HARD: usize = 25;
-    pub const LEN: usize = 26;
-}
 
 /// The /proc/self files sample() reads, opened once. A file that cannot be opened (restricted
 /// /proc, missing accounting) stays None and its fields are null.

@@ -11,34 +11,9 @@ use napi::Result;
 use napi_derive::napi;
 
 use crate::error::{arg_error, sys_error};
+use crate::layout::{socket as slot, socket_len as state_len, SOCKET_TCP};
 use crate::parse::tcp_info;
 use crate::sys;
-
-/// Slot layout of the state buffer; lib/probes/socket.js reads the same indices.
-pub mod slot {
-    pub const FAMILY: usize = 0;
-    pub const TYPE: usize = 1;
-    pub const PROTOCOL: usize = 2;
-    pub const LOCAL_PORT: usize = 3;
-    pub const REMOTE_PORT: usize = 4;
-    pub const HAS_LOCAL: usize = 5;
-    pub const HAS_REMOTE: usize = 6;
-    pub const LISTENING: usize = 7;
-    pub const SNDBUF: usize = 8;
-    pub const RCVBUF: usize = 9;
-    pub const OUTQ: usize = 10;
-    pub const OUTQNSD: usize = 11;
-    pub const INQ: usize = 12;
-    pub const WRITABLE: usize = 13;
-    pub const TCP_INFO_BYTES: usize = 14;
-    /// First of tcp_info::FIELDS.len() slots, in FIELDS order.
-    pub const TCP: usize = 15;
-}
-
-/// Buffer length the JS layer must allocate.
-pub fn state_len() -> usize {
-    slot::TCP + tcp_info::FIELDS.len()
-}
 
 fn num(r: sys::SysResult<i32>) -> f64 {
     r.map_or(f64::NAN, |v| v as f64)
@@ -134,13 +109,13 @@ pub fn tcp_queues_into(fd: i32, out: &mut [f64]) -> sys::SysResult<()> {
     let n = *got.as_ref().unwrap_or(&0);
     if got.is_ok() {
         out[slot::TCP_INFO_BYTES] = n as f64;
-        tcp_info::decode_into(&info[..n], &mut out[slot::TCP..len]);
+        tcp_info::decode_into(&info[..n], &mut out[SOCKET_TCP..len]);
     }
     buffer_sizes_into(fd, out);
     out[slot::OUTQ] = num(sys::ioctl_int(fd, sys::SIOCOUTQ));
     // tcpi_notsent_bytes is the kernel's own SIOCOUTQNSD value (write_seq - snd_nxt, both
     // under the socket lock); the ioctl only where TCP_INFO is too short to carry it
-    let notsent = out[slot::TCP + tcp_info::NOTSENT];
+    let notsent = out[SOCKET_TCP + tcp_info::NOTSENT];
     out[slot::OUTQNSD] = if notsent.is_nan() {
         num(sys::ioctl_int(fd, sys::SIOCOUTQNSD))
     } else {
@@ -182,32 +157,6 @@ pub fn js_socket_state_into(
     match state_into(fd, slice) {
         Ok(text) => Ok(Some(text)),
         Err((syscall, errno)) => Err(sys_error(syscall, errno, "")),
-    }
-}
-
-/// The layout lib/probes/socket.js builds its objects from: TCP_INFO field names in slot order, and
-/// the first TCP slot and the buffer length, so the two sides cannot drift apart.
-#[napi(object)]
-pub struct SocketLayout {
-    pub tcp_fields: Vec<String>,
-    pub tcp_slot: u32,
-    pub len: u32,
-    /// ss(8) state names indexed by tcpi_state.
-    pub tcp_states: Vec<String>,
-}
-
-#[napi(js_name = "socketLayout", catch_unwind)]
-pub fn socket_layout() -> SocketLayout {
-    SocketLayout {
-        tcp_fields: tcp_info::FIELDS
-            .iter()
-            .map(|f| f.name.to_string())
-            .collect(),
-        tcp_slot: slot::TCP as u32,
-        len: state_len() as u32,
-        tcp_states: (0..=13u8)
-            .map(|s| tcp_info::state_name(s).to_string())
-            .collect(),
     }
 }
 

@@ -11,6 +11,7 @@ use napi_derive::napi;
 use once_cell::sync::Lazy;
 
 use crate::error::sys_error;
+use crate::layout::{thread_role as role, thread_state_name};
 use crate::parse::proc_text::{field, parse_numbers, parse_stat};
 use crate::parse::syscall::{
     arg_target, parse_syscall_line, syscall_name, Arch, ArgTarget, SyscallLine,
@@ -103,23 +104,6 @@ pub struct ThreadInfo {
     pub wchan: Option<String>,
 }
 
-pub fn state_name(c: char) -> &'static str {
-    match c {
-        'R' => "running",
-        'S' => "sleeping",
-        'D' => "disk-sleep",
-        'T' => "stopped",
-        't' => "tracing-stop",
-        'Z' => "zombie",
-        'X' | 'x' => "dead",
-        'I' => "idle",
-        'P' => "parked",
-        'W' => "waking",
-        'K' => "wakekill",
-        _ => "unknown",
-    }
-}
-
 /// One thread as role inference sees it.
 pub struct RoleInput<'a> {
     pub tid: i32,
@@ -131,19 +115,19 @@ pub struct RoleInput<'a> {
 fn role_from_name(name: &str) -> Option<&'static str> {
     // comm is cut to 15 bytes: "DelayedTaskSchedulerWorker" shows as "DelayedTaskSche"
     if name.starts_with("DelayedTaskSche") {
-        Some("delayed-task-scheduler")
+        Some(role::DELAYED_TASK_SCHEDULER)
     } else if name.starts_with("V8Worker") {
-        Some("v8-worker")
+        Some(role::V8_WORKER)
     } else if name == "SignalInspector" {
-        Some("signal-inspector")
+        Some(role::SIGNAL_INSPECTOR)
     } else if name == "libuv-worker" {
-        Some("libuv-worker")
+        Some(role::LIBUV_WORKER)
     } else if name == "WorkerThread" {
-        Some("worker-thread")
+        Some(role::WORKER_THREAD)
     } else if name.starts_with("kernelscope") {
         // kernelscope's own helper threads (fds() runs on "kernelscope-fds"): not Node's, and
         // not to be mistaken for a libuv worker by the Node 20 inference below
-        Some("other")
+        Some(role::OTHER)
     } else {
         None
     }
@@ -168,24 +152,24 @@ pub fn infer_roles(
     let mut later: Vec<usize> = Vec::new();
     for (i, t) in threads.iter().enumerate() {
         if t.tid == pid {
-            roles[i] = Some("main");
+            roles[i] = Some(role::MAIN);
             continue;
         }
         let position = k;
         k += 1;
         if known_workers.contains(&t.tid) {
-            roles[i] = Some("worker-thread");
+            roles[i] = Some(role::WORKER_THREAD);
         } else if known_libuv.contains(&t.tid) {
-            roles[i] = Some("libuv-worker");
+            roles[i] = Some(role::LIBUV_WORKER);
         } else if let Some(r) = role_from_name(t.name) {
             roles[i] = Some(r);
         } else if position < boot_len {
             roles[i] = Some(if position == 0 {
-                "delayed-task-scheduler"
+                role::DELAYED_TASK_SCHEDULER
             } else if position <= hints.v8_pool_size as usize {
-                "v8-worker"
+                role::V8_WORKER
             } else {
-                "signal-inspector"
+                role::SIGNAL_INSPECTOR
             });
         } else {
             later.push(i);
@@ -196,7 +180,10 @@ pub fn infer_roles(
     // threads not in epoll_wait (one containing a known libuv thread wins).
     if !libuv_named && !later.is_empty() {
         let want = hints.threadpool_size.max(1) as usize;
-        let already = roles.iter().filter(|r| **r == Some("libuv-worker")).count();
+        let already = roles
+            .iter()
+            .filter(|r| **r == Some(role::LIBUV_WORKER))
+            .count();
         let want = want.saturating_sub(already);
         if want > 0 {
             let mut chosen: Option<usize> = None;
@@ -213,13 +200,13 @@ pub fn infer_roles(
             match chosen {
                 Some(start) => {
                     for &i in &later[start..start + want] {
-                        roles[i] = Some("libuv-worker");
+                        roles[i] = Some(role::LIBUV_WORKER);
                     }
                 }
                 None => {
                     // the pool may be partly gone or smaller: take what is not in epoll
                     for &i in later.iter().filter(|&&i| !threads[i].in_epoll).take(want) {
-                        roles[i] = Some("libuv-worker");
+                        roles[i] = Some(role::LIBUV_WORKER);
                     }
                 }
             }
@@ -228,13 +215,16 @@ pub fn infer_roles(
     for &i in &later {
         if roles[i].is_none() {
             roles[i] = Some(if threads[i].in_epoll {
-                "worker-thread"
+                role::WORKER_THREAD
             } else {
-                "other"
+                role::OTHER
             });
         }
     }
-    roles.into_iter().map(|r| r.unwrap_or("other")).collect()
+    roles
+        .into_iter()
+        .map(|r| r.unwrap_or(role::OTHER))
+        .collect()
 }
 
 /// Reads a NUL-terminated string from our own memory, page by page (process_vm_readv stops at
@@ -438,7 +428,7 @@ pub fn collect_threads(opts: &ThreadsOptions) -> std::result::Result<Vec<ThreadI
         .map(|(t, role)| ThreadInfo {
             tid: t.tid,
             role: role.to_string(),
-            state: state_name(t.state).to_string(),
+            state: thread_state_name(t.state).to_string(),
             cpu: ThreadCpu {
                 user_ms: t.utime as f64 * tick_ms,
                 system_ms: t.stime as f64 * tick_ms,

@@ -3,9 +3,8 @@
 // ignore it. Pure JS on top of the Writable contract (write() returning false, 'drain').
 
 const { Writable } = require('node:stream')
-const { invalidArgType } = require('../errors')
+const { invalidArgType, codedError } = require('../errors')
 const { native, supported } = require('../native')
-const { codedError } = require('./socket')
 
 function isWritable (s) {
   return s !== null && typeof s === 'object' && typeof s.write === 'function' && typeof s.on === 'function'

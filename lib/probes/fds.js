@@ -3,22 +3,21 @@
 // /proc/<pid>/fd and hands back a packed table (a Float64Array of fixed columns and one
 // NUL-separated string); the entries are built here, which is much cheaper than through napi.
 
-const { native } = require('../native')
-const { fromNative, invalidArgType } = require('../errors')
+const { native, call, callAsync, supported } = require('../native')
+const { invalidArgType } = require('../errors')
 const { optionsObject, optionalBoolean, optionalInteger } = require('../validate')
+const { layout, enumStrings, constant, orNull: num } = require('../layout')
 
-// keep in step with src/parse/fdinfo.rs TYPE_NAMES and src/fds.rs col / bit / NULL_STR
-const TYPES = ['file', 'directory', 'socket', 'pipe', 'fifo', 'char-device', 'block-device',
-  'epoll', 'eventfd', 'timerfd', 'signalfd', 'inotify', 'pidfd', 'io_uring', 'anon', 'unknown']
-const NCOL = 8
-const BIT_ERROR = 1
-const BIT_SOCKET = 2
-const BIT_SOCKET_ERROR = 4
-const BIT_FDINFO = 8
-const BIT_LATE_ERROR = 16
-const NULL_STR = '\u0001'
+const C = supported
+  ? layout('fdsColumns', ['FD', 'TYPE', 'INODE', 'BITS', 'LOCAL_PORT', 'REMOTE_PORT', 'SEND_Q', 'RECV_Q'])
+  : null
+const BIT = supported ? layout('fdsBits', ['ERROR', 'SOCKET', 'SOCKET_ERROR', 'FDINFO', 'LATE_ERROR']) : null
+const SOCK = supported
+  ? layout('fdsSocket', ['FAMILY', 'PROTOCOL', 'STATE', 'LOCAL_ADDRESS', 'REMOTE_ADDRESS', 'PATH'])
+  : null
+const TYPES = supported ? enumStrings('fdTypes') : []
+const NULL_STR = supported ? constant('nullStr') : null
 
-const num = (x) => (x !== x ? null : x) // eslint-disable-line no-self-compare
 const str = (s) => (s === NULL_STR ? null : s)
 
 // `text` holds each descriptor's target (and its error when BIT_ERROR); `extra` the strings
@@ -27,42 +26,43 @@ function unpack (packed) {
   const nums = packed.nums
   const parts = packed.text.split('\0')
   const extra = packed.extra.length ? packed.extra.split('\0') : []
-  const n = nums.length / NCOL
+  const ncol = C.LEN
+  const n = nums.length / ncol
   const out = new Array(n)
   let k = 0
   let x = 0
   for (let i = 0; i < n; i++) {
-    const b = i * NCOL
-    const bits = nums[b + 3]
+    const b = i * ncol
+    const bits = nums[b + C.BITS]
     const target = str(parts[k++])
     let error = null
     let socket = null
     let socketError = null
     let info = null
-    if (bits & BIT_ERROR) error = parts[k++]
-    if (bits & BIT_LATE_ERROR) error = extra[x++]
-    if (bits & BIT_SOCKET) {
+    if (bits & BIT.ERROR) error = parts[k++]
+    if (bits & BIT.LATE_ERROR) error = extra[x++]
+    if (bits & BIT.SOCKET) {
       socket = {
-        family: extra[x],
-        protocol: extra[x + 1],
-        state: extra[x + 2],
-        localAddress: str(extra[x + 3]),
-        localPort: num(nums[b + 4]),
-        remoteAddress: str(extra[x + 4]),
-        remotePort: num(nums[b + 5]),
-        path: str(extra[x + 5]),
-        sendQueueBytes: num(nums[b + 6]),
-        recvQueueBytes: num(nums[b + 7])
+        family: extra[x + SOCK.FAMILY],
+        protocol: extra[x + SOCK.PROTOCOL],
+        state: extra[x + SOCK.STATE],
+        localAddress: str(extra[x + SOCK.LOCAL_ADDRESS]),
+        localPort: num(nums[b + C.LOCAL_PORT]),
+        remoteAddress: str(extra[x + SOCK.REMOTE_ADDRESS]),
+        remotePort: num(nums[b + C.REMOTE_PORT]),
+        path: str(extra[x + SOCK.PATH]),
+        sendQueueBytes: num(nums[b + C.SEND_Q]),
+        recvQueueBytes: num(nums[b + C.RECV_Q])
       }
-      x += 6
+      x += SOCK.LEN
     }
-    if (bits & BIT_SOCKET_ERROR) socketError = extra[x++]
-    if (bits & BIT_FDINFO) info = JSON.parse(extra[x++])
+    if (bits & BIT.SOCKET_ERROR) socketError = extra[x++]
+    if (bits & BIT.FDINFO) info = JSON.parse(extra[x++])
     out[i] = {
-      fd: nums[b],
-      type: TYPES[nums[b + 1]] || 'unknown',
+      fd: nums[b + C.FD],
+      type: TYPES[nums[b + C.TYPE]] || 'unknown',
       target,
-      inode: num(nums[b + 2]),
+      inode: num(nums[b + C.INODE]),
       socket,
       socketError,
       position: info === null ? null : info.position,
@@ -93,25 +93,13 @@ function fds (options) {
   } catch (err) {
     return Promise.reject(err)
   }
-  let promise
-  try {
-    promise = native().fdsAsync(opts)
-  } catch (err) {
-    return Promise.reject(fromNative(err))
-  }
-  return promise.then(unpack, (err) => { throw fromNative(err) })
+  return callAsync(() => native().fdsAsync(opts)).then(unpack)
 }
 
 /** The same inventory, computed on the calling thread. */
 function fdsSync (options) {
   const opts = nativeOptions(options)
-  let packed
-  try {
-    packed = native().fdsSync(opts)
-  } catch (err) {
-    throw fromNative(err)
-  }
-  return unpack(packed)
+  return unpack(call(native().fdsSync, opts))
 }
 
 function entries (value, name) {

@@ -3,32 +3,23 @@
 // epoll_wait, libuv's timeout, events, poll phase and whole turn. The hooks and the numbers live
 // in Rust (src/loop_monitor.rs); this file validates, translates errors and shapes history().
 
-const { native } = require('../native')
-const { fromNative } = require('../errors')
+const { native, call, supported } = require('../native')
 const { optionsObject, optionalInteger } = require('../validate')
+const { layout, constant, orNull: v } = require('../layout')
 
-// keep in step with src/loop_monitor.rs HISTORY_FIELDS / MAX_HISTORY
-const FIELDS = 6
-const MAX_HISTORY = 1 << 20
-
-const v = (x) => (x !== x ? null : x) // eslint-disable-line no-self-compare
-
-function call (fn) {
-  try {
-    return fn()
-  } catch (err) {
-    throw fromNative(err)
-  }
-}
+const H = supported
+  ? layout('loopHistory', ['AT_MS', 'TIMEOUT_MS', 'WAIT_MS', 'EVENTS', 'POLL_MS', 'ITERATION_MS'])
+  : null
+const MAX_HISTORY = supported ? constant('loopMaxHistory') : 1
 
 /** Per-iteration timing of this thread's event loop; see docs/loop.md. */
 class LoopMonitor {
   #native
 
   constructor (options) {
+    const Native = native().NativeLoopMonitor // throws first where the addon is missing
     const opts = optionsObject(options)
     const historySize = optionalInteger(opts, 'historySize', 1024, 1, MAX_HISTORY)
-    const Native = native().NativeLoopMonitor
     this.#native = call(() => new Native(historySize))
   }
 
@@ -40,15 +31,16 @@ class LoopMonitor {
   /** The last `historySize` iterations, oldest first. */
   history () {
     const b = call(() => this.#native.history())
-    const out = new Array(b.length / FIELDS)
-    for (let i = 0, k = 0; k < b.length; i++, k += FIELDS) {
+    const n = H.LEN
+    const out = new Array(b.length / n)
+    for (let i = 0, k = 0; k < b.length; i++, k += n) {
       out[i] = {
-        atMs: b[k],
-        timeoutMs: v(b[k + 1]),
-        waitMs: b[k + 2],
-        events: v(b[k + 3]),
-        pollMs: b[k + 4],
-        iterationMs: v(b[k + 5])
+        atMs: b[k + H.AT_MS],
+        timeoutMs: v(b[k + H.TIMEOUT_MS]),
+        waitMs: b[k + H.WAIT_MS],
+        events: v(b[k + H.EVENTS]),
+        pollMs: b[k + H.POLL_MS],
+        iterationMs: v(b[k + H.ITERATION_MS])
       }
     }
     return out

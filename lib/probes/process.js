@@ -3,51 +3,49 @@
 // reused Float64Array (NaN = not given by the kernel); the object is built here, in JS, which
 // is several times cheaper than building it through napi.
 
-const { native } = require('../native')
-const { fromNative } = require('../errors')
+const { native, call, supported } = require('../native')
+const { layout, orNull: v } = require('../layout')
 
-// keep in step with src/process.rs `slot`
-const LEN = 26
-const buf = new Float64Array(LEN)
-
-const v = (x) => (x !== x ? null : x) // eslint-disable-line no-self-compare
+const S = supported
+  ? layout('process', ['PID', 'AT_MS', 'USER_MS', 'SYSTEM_MS', 'VOLUNTARY', 'INVOLUNTARY', 'MINOR',
+    'MAJOR', 'RSS', 'VIRTUAL', 'PEAK_RSS', 'RSS_ANON', 'RSS_FILE', 'READ_CALLS', 'WRITE_CALLS',
+    'READ_CHARS', 'WRITE_CHARS', 'READ_BYTES', 'WRITE_BYTES', 'CANCELLED_WRITE_BYTES', 'RUN_MS',
+    'RUNQUEUE_WAIT_MS', 'TIMESLICES', 'THREADS', 'FD_SOFT', 'FD_HARD'])
+  : { LEN: 0 }
+const buf = new Float64Array(S.LEN)
 
 function fill () {
-  try {
-    native().sampleInto(buf)
-  } catch (err) {
-    throw fromNative(err)
-  }
+  call(native().sampleInto, buf)
 }
 
 function sample () {
   fill()
   const b = buf
   return {
-    pid: b[0],
-    atMs: b[1],
-    cpu: { userMs: v(b[2]), systemMs: v(b[3]) },
-    contextSwitches: { voluntary: v(b[4]), involuntary: v(b[5]) },
-    faults: { minor: v(b[6]), major: v(b[7]) },
+    pid: b[S.PID],
+    atMs: b[S.AT_MS],
+    cpu: { userMs: v(b[S.USER_MS]), systemMs: v(b[S.SYSTEM_MS]) },
+    contextSwitches: { voluntary: v(b[S.VOLUNTARY]), involuntary: v(b[S.INVOLUNTARY]) },
+    faults: { minor: v(b[S.MINOR]), major: v(b[S.MAJOR]) },
     memory: {
-      rssBytes: v(b[8]),
-      virtualBytes: v(b[9]),
-      peakRssBytes: v(b[10]),
-      rssAnonBytes: v(b[11]),
-      rssFileBytes: v(b[12])
+      rssBytes: v(b[S.RSS]),
+      virtualBytes: v(b[S.VIRTUAL]),
+      peakRssBytes: v(b[S.PEAK_RSS]),
+      rssAnonBytes: v(b[S.RSS_ANON]),
+      rssFileBytes: v(b[S.RSS_FILE])
     },
     io: {
-      readCalls: v(b[13]),
-      writeCalls: v(b[14]),
-      readChars: v(b[15]),
-      writeChars: v(b[16]),
-      readBytes: v(b[17]),
-      writeBytes: v(b[18]),
-      cancelledWriteBytes: v(b[19])
+      readCalls: v(b[S.READ_CALLS]),
+      writeCalls: v(b[S.WRITE_CALLS]),
+      readChars: v(b[S.READ_CHARS]),
+      writeChars: v(b[S.WRITE_CHARS]),
+      readBytes: v(b[S.READ_BYTES]),
+      writeBytes: v(b[S.WRITE_BYTES]),
+      cancelledWriteBytes: v(b[S.CANCELLED_WRITE_BYTES])
     },
-    scheduler: { runMs: v(b[20]), runqueueWaitMs: v(b[21]), timeslices: v(b[22]) },
-    threads: v(b[23]),
-    fdLimits: { soft: v(b[24]), hard: v(b[25]) }
+    scheduler: { runMs: v(b[S.RUN_MS]), runqueueWaitMs: v(b[S.RUNQUEUE_WAIT_MS]), timeslices: v(b[S.TIMESLICES]) },
+    threads: v(b[S.THREADS]),
+    fdLimits: { soft: v(b[S.FD_SOFT]), hard: v(b[S.FD_HARD]) }
   }
 }
 
@@ -118,11 +116,7 @@ function createSampler () {
 }
 
 function fdCount () {
-  try {
-    return native().fdCount()
-  } catch (err) {
-    throw fromNative(err)
-  }
+  return call(native().fdCount)
 }
 
-module.exports = { sample, createSampler, Sampler, fdCount, SAMPLE_SLOTS: LEN }
+module.exports = { sample, createSampler, Sampler, fdCount, SAMPLE_SLOTS: S.LEN }

@@ -5,36 +5,35 @@
 
 const net = require('node:net')
 const dgram = require('node:dgram')
-const { native, supported } = require('../native')
-const { fromNative, invalidArgType, outOfRange } = require('../errors')
+const { native, call, supported } = require('../native')
+const { invalidArgType, outOfRange, codedError, internalError } = require('../errors')
+const { layout, enumStrings, orNull: v } = require('../layout')
 
-let layout = null
+let S = null
 let buf = null
 let buildTcp = null
+let tcpStates = null
 
 function ensureLayout () {
-  if (layout !== null) return
-  let l
-  try {
-    l = native().socketLayout()
-  } catch (err) {
-    throw fromNative(err)
-  }
-  buf = new Float64Array(l.len)
-  buildTcp = tcpBuilder(l.tcpFields, l.tcpSlot)
-  layout = l
+  if (S !== null) return
+  const l = layout('socket', ['FAMILY', 'TYPE', 'PROTOCOL', 'LOCAL_PORT', 'REMOTE_PORT', 'HAS_LOCAL',
+    'HAS_REMOTE', 'LISTENING', 'SNDBUF', 'RCVBUF', 'OUTQ', 'OUTQNSD', 'INQ', 'WRITABLE', 'TCP_INFO_BYTES', 'TCP'])
+  buf = new Float64Array(l.LEN)
+  buildTcp = tcpBuilder(enumStrings('tcpFields'), l.TCP, l.TCP_INFO_BYTES)
+  tcpStates = enumStrings('tcpStates')
+  S = l
 }
 
 // The tcp object is built by a function generated once from the native field list: one object
 // literal with constant slot indices is several times cheaper than adding ~55 keys in a loop,
 // and the list lives in one place (src/parse/tcp_info.rs). Two variants: `full` for a kernel
 // that returned every field (no NaN checks: half the cost), `partial` turning NaN into null.
-function tcpBuilder (names, base) {
+function tcpBuilder (names, base, infoBytesSlot) {
   const gen = (checked) => {
     const val = (x) => (checked ? `${x} !== ${x} ? null : ${x}` : x)
-    const parts = [`infoBytes: b[${S.TCP_INFO_BYTES}]`]
+    const parts = [`infoBytes: b[${infoBytesSlot}]`]
     names.forEach((name, i) => {
-      if (!/^[A-Za-z]+$/.test(name)) throw codedError('ERR_KERNELSCOPE_INTERNAL', `bad TCP_INFO field name ${name}`)
+      if (!/^[A-Za-z]+$/.test(name)) throw internalError(`bad TCP_INFO field name ${name}`)
       const x = `b[${base + i}]`
       if (name === 'state') return // top-level `state`
       if (name === 'wscale') {
@@ -57,37 +56,10 @@ function tcpBuilder (names, base) {
   return (b, ca) => (b[slots - 1] === b[slots - 1] ? full(b, ca) : partial(b, ca)) // eslint-disable-line no-self-compare
 }
 
-// keep in step with src/socket.rs `slot`
-const S = {
-  FAMILY: 0,
-  TYPE: 1,
-  PROTOCOL: 2,
-  LOCAL_PORT: 3,
-  REMOTE_PORT: 4,
-  HAS_LOCAL: 5,
-  HAS_REMOTE: 6,
-  LISTENING: 7,
-  SNDBUF: 8,
-  RCVBUF: 9,
-  OUTQ: 10,
-  OUTQNSD: 11,
-  INQ: 12,
-  WRITABLE: 13,
-  TCP_INFO_BYTES: 14
-}
-
 const FAMILIES = { 1: 'unix', 2: 'IPv4', 10: 'IPv6', 16: 'netlink', 17: 'packet' }
 const INET_PROTOCOLS = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp', 136: 'udplite', 255: 'raw', 262: 'mptcp' }
 const TYPES = { 1: 'stream', 2: 'dgram', 3: 'raw', 5: 'seqpacket' }
 const CA_STATES = ['open', 'disorder', 'cwr', 'recovery', 'loss']
-
-const v = (x) => (x !== x ? null : x) // eslint-disable-line no-self-compare
-
-function codedError (code, message) {
-  const err = new Error(message)
-  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true })
-  return err
-}
 
 const EXPECTED = 'a net.Socket, tls.TLSSocket, dgram.Socket, net.Server, http request/response or a file descriptor (integer)'
 
@@ -222,20 +194,17 @@ function socketState (socketOrFd) {
   ensureLayout()
   const b = buf
   let id = key === null ? undefined : identities.get(key)
-  try {
-    if (id !== undefined && id.fd === fd) {
-      native().socketStateInto(fd, b, true)
-    } else {
-      id = identityOf(b, native().socketStateInto(fd, b, false), fd)
-    }
-  } catch (err) {
-    throw fromNative(err)
+  const into = native().socketStateInto
+  if (id !== undefined && id.fd === fd) {
+    call(into, fd, b, true)
+  } else {
+    id = identityOf(b, call(into, fd, b, false), fd)
   }
   const tcpInfo = id.protocol === 'tcp' && b[S.TCP_INFO_BYTES] > 0
   let state
   if (id.protocol === 'tcp') {
-    const code = b[layout.tcpSlot] // tcpi_state is the first TCP_INFO field
-    state = code !== code ? null : (layout.tcpStates[code] || 'unknown') // eslint-disable-line no-self-compare
+    const code = b[S.TCP] // tcpi_state is the first TCP_INFO field
+    state = code !== code ? null : (tcpStates[code] || 'unknown') // eslint-disable-line no-self-compare
     if (key !== null && state === 'established') identities.set(key, id)
   } else if (b[S.LISTENING] === 1) {
     state = 'listen'
@@ -273,4 +242,4 @@ function socketState (socketOrFd) {
   return s
 }
 
-module.exports = { socketState, verdictOf, resolveTarget, codedError }
+module.exports = { socketState, verdictOf, resolveTarget }

@@ -3,8 +3,7 @@
 // Synchronous on purpose: it must answer while the libuv threadpool is saturated, which is
 // exactly when it is needed.
 
-const { native } = require('../native')
-const { fromNative } = require('../errors')
+const { native, call } = require('../native')
 const { optionsObject, optionalBoolean } = require('../validate')
 
 function flagValue (args, name) {
@@ -42,11 +41,7 @@ function threads (options) {
   const opts = optionsObject(options)
   const syscalls = optionalBoolean(opts, 'syscalls', true)
   if (hints === null) hints = roleHints()
-  try {
-    return native().threads({ syscalls, hints })
-  } catch (err) {
-    throw fromNative(err)
-  }
+  return call(native().threads, { syscalls, hints })
 }
 
 module.exports = { threads, roleHints }

@@ -2,7 +2,8 @@
 //! descriptor it is, its position and open flags, and the per-type extras the kernel prints
 //! (epoll watch lists, eventfd counters, timerfd settings, inotify watches).
 
-/// Descriptor kinds, in the order of `TYPE_NAMES` (the JS layer receives the index).
+/// Descriptor kinds, in the order of `TYPE_NAMES` (the JS layer receives the index and the
+/// names through crate::layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FdType {

@@ -128,7 +128,7 @@ impl SocketInfo {
 
 /// TCP states (include/net/tcp_states.h), as `ss` names them in lower case. Unix sockets and
 /// UDP reuse the codes: 1 connected, 7 unconnected, 10 listening.
-pub fn state_name(code: u8) -> &'static str {
+pub fn socket_state_name(code: u8) -> &'static str {
     match code {
         1 => "established",
         2 => "syn-sent",
@@ -324,7 +324,7 @@ fn decode_inet(p: &[u8], keep: &dyn Fn(u64) -> bool) -> Option<SocketInfo> {
             Family::Inet6
         },
         protocol: "",
-        state: state_name(state),
+        state: socket_state_name(state),
         local_address: inet_addr(family, src),
         local_port: Some(sport),
         remote_address: inet_addr(family, dst),
@@ -359,7 +359,7 @@ fn decode_unix(p: &[u8]) -> Option<SocketInfo> {
         inode,
         family: Family::Unix,
         protocol: unix_type_name(kind),
-        state: state_name(state),
+        state: socket_state_name(state),
         local_address: None,
         local_port: None,
         remote_address: None,
@@ -470,7 +470,7 @@ pub fn parse_proc_net_inet(
             inode,
             family: if v6 { Family::Inet6 } else { Family::Inet },
             protocol,
-            state: state_name(state),
+            state: socket_state_name(state),
             local_address: Some(la),
             local_port: Some(lp),
             remote_address: Some(ra),

@@ -164,7 +164,7 @@ const STRUCT_END: usize = 248;
 
 /// ss(8)'s name for tcpi_state: the same table fds() uses for its socket dumps, so one socket
 /// has one state name whichever call reports it.
-pub use super::sockdiag::state_name;
+pub use super::sockdiag::socket_state_name;
 
 #[cfg(test)]
 mod tests {
@@ -214,7 +214,7 @@ mod tests {
         let b = hex(LINUX_6_18);
         assert_eq!(b.len(), 280);
         assert_eq!(get(&b, "state"), Some(1.0));
-        assert_eq!(state_name(b[0]), "established");
+        assert_eq!(socket_state_name(b[0]), "established");
         assert_eq!(get(&b, "rtoMs"), Some(204.0));
         assert_eq!(get(&b, "unacked"), Some(0.0));
         assert_eq!(get(&b, "rttMs"), Some(0.112));
