@@ -446,6 +446,27 @@ export class LoopMonitor {
   close(): void
   /** true after close(), or once the thread's environment was torn down. */
   readonly closed: boolean
+  /**
+   * Cumulative (Prometheus-style) histograms of wait, poll and iteration time: for each bound
+   * (seconds, finite, ascending) the number of values <= it, read from the monitor's own
+   * log-linear buckets (a value within 1/32 below a bound may be counted at the next bound, never
+   * at an earlier one), with the count and the exact sum in seconds. Throws ERR_INVALID_ARG_TYPE
+   * / ERR_OUT_OF_RANGE for bounds that are not positive, finite and increasing.
+   */
+  buckets(boundsSeconds: number[] | Float64Array): {
+    wait: LoopBuckets
+    poll: LoopBuckets
+    iteration: LoopBuckets
+  }
+}
+
+export interface LoopBuckets {
+  /** counts[i]: values <= boundsSeconds[i] (cumulative). */
+  counts: number[]
+  /** All values recorded (the +Inf bucket). */
+  count: number
+  /** Their exact sum, seconds. */
+  sumSeconds: number
 }
 
 /** Starts a LoopMonitor on the calling thread's loop. Throws TypeError ERR_INVALID_ARG_TYPE / RangeError ERR_OUT_OF_RANGE for bad options. */
@@ -691,3 +712,92 @@ export interface BackpressureTracker {
 
 /** Wraps `stream.write` to count writes that ignore backpressure; close() undoes it exactly. */
 export function watchBackpressure(stream: WritableLike): BackpressureTracker
+
+/** This process's descriptors counted by type, with its sockets' queues (fdSummary()). */
+export interface FdSummary {
+  /** Descriptors listed in /proc/self/fd (getdents64), the listing's own excluded. */
+  count: number
+  /** Count per FdType (fstat st_mode; readlink only for anonymous inodes and once per device of regular-file mode). */
+  byType: Record<FdType, number>
+  /** Σ ioctl(SIOCOUTQ) over sockets that are not TCP listeners, bytes (TCP: unsent + unacknowledged). */
+  sendQueueBytes: number
+  /** Σ ioctl(SIOCINQ) over sockets that are not TCP listeners, bytes (received, not yet read). */
+  recvQueueBytes: number
+  /** IPv4/IPv6 TCP sockets (listeners included). */
+  tcpSockets: number
+  /** Σ tcpi_total_retrans (getsockopt TCP_INFO) over them, segments. */
+  tcpTotalRetransmits: number
+  /** Each TCP socket's inode and tcpi_total_retrans. */
+  tcp: Array<{ inode: number, totalRetransmits: number }>
+}
+
+/**
+ * What a metrics scrape needs from the descriptor table, without an inventory: no readlink
+ * for files, pipes or sockets, no socket-table dump (src/fd_summary.rs). Synchronous.
+ */
+export function fdSummary(): FdSummary
+
+// ---------------------------------------------------------------------------------------------
+// Exporters (docs/metrics.md lists every metric with its Prometheus and OpenTelemetry names)
+// ---------------------------------------------------------------------------------------------
+
+/** The part of a prom-client Registry that prometheus() uses. */
+export interface PromRegistryLike {
+  registerMetric(metric: object): void
+  removeSingleMetric(name: string): void
+  getSingleMetric?(name: string): unknown
+}
+
+export interface PrometheusOptions {
+  /** The registry (default: prom-client's global `register`, which needs prom-client installed). */
+  register?: PromRegistryLike
+  /** Name prefix (default 'kernelscope_'); '' or a valid metric name start. */
+  prefix?: string
+  /** Loop histogram bounds, seconds (default 0.0005 … 10). */
+  buckets?: number[]
+  /** A LoopMonitor of yours to read the loop from (kept open by close()), or false for no loop metrics; default: one made for the exporter. */
+  monitor?: LoopMonitor | false
+}
+
+export interface ExporterHandle {
+  /** Removes the collectors / the callback and stops the loop monitor made for them. Idempotent. */
+  close(): void
+}
+
+/**
+ * Adds kernelscope_* pull collectors to a prom-client registry: every value is read at scrape
+ * time from one snapshot shared by all of them. Throws ERR_KERNELSCOPE_METRIC_EXISTS when a name
+ * is taken (nothing is left registered), ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for bad options.
+ */
+export function prometheus(options?: PrometheusOptions): ExporterHandle & {
+  /** The family names registered. */
+  metrics: string[]
+  /** The same as close(). */
+  unregister(): void
+}
+
+/** The part of an OpenTelemetry Meter that opentelemetry() uses. */
+export interface MeterLike {
+  createObservableCounter(name: string, options?: object): object
+  createObservableUpDownCounter(name: string, options?: object): object
+  createObservableGauge(name: string, options?: object): object
+  addBatchObservableCallback(callback: (result: any) => void, observables: object[]): void
+  removeBatchObservableCallback(callback: (result: any) => void, observables: object[]): void
+}
+
+export interface OpenTelemetryOptions {
+  /** The Meter to register on (from @opentelemetry/api's metrics.getMeter()). */
+  meter: MeterLike
+  /** As in PrometheusOptions. */
+  monitor?: LoopMonitor | false
+}
+
+/**
+ * Registers observable instruments read in ONE batch observable callback: process.* semantic
+ * conventions (process.unix.file_descriptor.count, process.thread.count,
+ * process.context_switches, process.paging.faults, process.disk.io) and kernelscope.* for the rest.
+ */
+export function opentelemetry(options: OpenTelemetryOptions): ExporterHandle & {
+  /** The instrument names registered. */
+  instruments: string[]
+}

@@ -8,7 +8,9 @@ const { threads } = require('./lib/probes/threads')
 const { monitorLoop, LoopMonitor } = require('./lib/probes/loop')
 const { socketState } = require('./lib/probes/socket')
 const { write, watchBackpressure } = require('./lib/probes/backpressure')
-const { fds, fdsSync, diffFds } = require('./lib/probes/fds')
+const { fds, fdsSync, diffFds, fdSummary } = require('./lib/probes/fds')
+const { prometheus } = require('./lib/exporters/prometheus')
+const { opentelemetry } = require('./lib/exporters/opentelemetry')
 
 if (supported) {
   try {
@@ -31,5 +33,8 @@ module.exports = {
   watchBackpressure,
   fds,
   fdsSync,
-  diffFds
+  diffFds,
+  fdSummary,
+  prometheus,
+  opentelemetry
 }

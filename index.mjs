@@ -18,6 +18,9 @@ export const {
   watchBackpressure,
   fds,
   fdsSync,
-  diffFds
+  diffFds,
+  fdSummary,
+  prometheus,
+  opentelemetry
 } = ks
 export default ks

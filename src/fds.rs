@@ -173,7 +173,7 @@ fn proc_dir(pid: Option<i32>, leaf: &str) -> String {
 }
 
 /// Descriptor numbers listed in an open /proc/<pid>/fd directory.
-fn list_fds(dir: &DirFd) -> std::result::Result<Vec<i32>, i32> {
+pub(crate) fn list_fds(dir: &DirFd) -> std::result::Result<Vec<i32>, i32> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut fds = Vec::with_capacity(256);
     loop {

@@ -117,6 +117,26 @@ impl Histogram {
         Some(self.max_ns as f64)
     }
 
+    /// Prometheus-style cumulative counts: for each upper bound (ns, ascending), how many
+    /// recorded values are certainly <= it — the values of every bucket whose whole range lies
+    /// at or below the bound. The bucket straddling a bound is counted at the next bound, so a
+    /// value within 1/32 below a bound may appear one bound late; never early.
+    pub fn cumulative_le(&self, bounds_ns: &[f64], out: &mut Vec<f64>) {
+        let mut seen = 0u64;
+        let mut i = 0usize;
+        for &b in bounds_ns {
+            while i < self.counts.len() {
+                let (_, high) = bounds_of(i);
+                if ((high - 1) as f64) > b {
+                    break;
+                }
+                seen += self.counts[i];
+                i += 1;
+            }
+            out.push(seen as f64);
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         let ms = |ns: f64| ns / 1e6;
         if self.count == 0 {
@@ -208,6 +228,21 @@ mod tests {
         h.reset();
         assert_eq!(h.count(), 0);
         assert_eq!(h.summary().max_ms, None);
+    }
+
+    #[test]
+    fn cumulative_counts_never_count_a_value_early() {
+        let mut h = Histogram::new();
+        for ns in [5u64, 1_000, 999_000, 1_000_000, 1_000_001, 2_000_000_000] {
+            h.record(ns);
+        }
+        let mut out = Vec::new();
+        h.cumulative_le(&[10.0, 1e6, 1.1e6, 1e9, 1e12], &mut out);
+        // 999_000 and 1_000_000 share a bucket reaching past 1e6: counted at 1.1e6
+        assert_eq!(out, vec![1.0, 2.0, 5.0, 5.0, 6.0]);
+        let mut all = Vec::new();
+        h.cumulative_le(&[f64::INFINITY], &mut all);
+        assert_eq!(all, vec![6.0]);
     }
 
     #[test]

@@ -115,6 +115,28 @@ slots! {
     }
 }
 
+slots! {
+    /// fdSummary(): the head of the summary (src/fd_summary.rs). After it, from `LEN`, one count
+    /// per descriptor type in `fdTypes` order, then one (inode, tcpi_total_retrans) pair per TCP
+    /// socket to the end of the buffer.
+    fd_summary {
+        /// descriptors listed
+        COUNT,
+        /// Σ SIOCOUTQ over sockets that are not TCP listeners
+        SEND_Q,
+        /// Σ SIOCINQ over them
+        RECV_Q,
+        /// TCP sockets seen (listeners included)
+        TCP,
+        /// Σ tcpi_total_retrans over them
+        TCP_RETRANS,
+    }
+}
+
+/// fdSummary(): where the per-type counts start, and where the TCP pairs start.
+pub const FD_SUMMARY_TYPES: usize = fd_summary::LEN;
+pub const FD_SUMMARY_PAIRS: usize = FD_SUMMARY_TYPES + TYPE_NAMES.len();
+
 /// LoopMonitor: the largest history size.
 pub const LOOP_MAX_HISTORY: u32 = 1 << 20;
 
@@ -184,7 +206,7 @@ enum Entry {
 }
 
 /// What `layouts()` exports, by the name JS asks for.
-fn exported() -> [(&'static str, Entry); 6] {
+fn exported() -> [(&'static str, Entry); 7] {
     [
         ("process", Entry::Slots(process::NAMES)),
         ("fdsColumns", Entry::Slots(fds_col::NAMES)),
@@ -192,6 +214,7 @@ fn exported() -> [(&'static str, Entry); 6] {
         ("fdsSocket", Entry::Slots(fds_socket::NAMES)),
         ("socket", Entry::Socket),
         ("loopHistory", Entry::Slots(loop_history::NAMES)),
+        ("fdSummary", Entry::Slots(fd_summary::NAMES)),
     ]
 }
 

@@ -2,6 +2,7 @@
 #![deny(clippy::all)]
 
 pub mod error;
+pub mod fd_summary;
 pub mod fds;
 pub mod histogram;
 pub mod layout;

@@ -443,6 +443,20 @@ impl NativeLoopMonitor {
         }
     }
 
+    /// For wait, poll and iteration in turn: the cumulative count at each bound (ns,
+    /// ascending), then the count and the sum in seconds — one Prometheus histogram each.
+    #[napi(catch_unwind)]
+    pub fn buckets(&self, bounds_ns: Float64Array) -> Float64Array {
+        let s = self.state.borrow();
+        let mut out = Vec::with_capacity(3 * (bounds_ns.len() + 2));
+        for h in [&s.wait, &s.poll, &s.iteration] {
+            h.cumulative_le(&bounds_ns, &mut out);
+            out.push(h.count() as f64);
+            out.push(h.sum_ns() as f64 / 1e9);
+        }
+        Float64Array::new(out)
+    }
+
     #[napi(catch_unwind)]
     pub fn history(&self) -> Float64Array {
         Float64Array::new(self.state.borrow().history())

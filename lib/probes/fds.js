@@ -136,4 +136,29 @@ function diffFds (before, after) {
   return { opened, closed }
 }
 
-module.exports = { fds, fdsSync, diffFds, FD_TYPES: TYPES }
+const FS = supported ? layout('fdSummary', ['COUNT', 'SEND_Q', 'RECV_Q', 'TCP', 'TCP_RETRANS']) : null
+
+/**
+ * This process's descriptors counted by type, with its sockets' queued bytes and the TCP
+ * retransmissions of each TCP socket: what a metrics scrape needs, without an inventory
+ * (src/fd_summary.rs: getdents64 + one fstat per fd, no readlink for files or sockets).
+ */
+function fdSummary () {
+  const b = call(() => native().fdSummary())
+  const byType = {}
+  for (let i = 0; i < TYPES.length; i++) byType[TYPES[i]] = b[FS.LEN + i]
+  const pairs = FS.LEN + TYPES.length
+  const tcp = new Array((b.length - pairs) / 2)
+  for (let i = 0, k = pairs; k < b.length; i++, k += 2) tcp[i] = { inode: b[k], totalRetransmits: b[k + 1] }
+  return {
+    count: b[FS.COUNT],
+    byType,
+    sendQueueBytes: b[FS.SEND_Q],
+    recvQueueBytes: b[FS.RECV_Q],
+    tcpSockets: b[FS.TCP],
+    tcpTotalRetransmits: b[FS.TCP_RETRANS],
+    tcp
+  }
+}
+
+module.exports = { fds, fdsSync, diffFds, fdSummary, FD_TYPES: TYPES }

@@ -4,6 +4,7 @@
 // in Rust (src/loop_monitor.rs); this file validates, translates errors and shapes history().
 
 const { native, call, supported } = require('../native')
+const { invalidArgType, outOfRange } = require('../errors')
 const { optionsObject, optionalInteger } = require('../validate')
 const { layout, constant, orNull: v } = require('../layout')
 
@@ -26,6 +27,22 @@ class LoopMonitor {
   /** Totals and histograms since the monitor started or was last reset. */
   stats () {
     return call(() => this.#native.stats())
+  }
+
+  /**
+   * Cumulative histograms for Prometheus: for wait, poll and iteration time, how many values
+   * are <= each bound (seconds, ascending), with the count and the sum in seconds. Read from the
+   * monitor's own log-linear buckets: a value within 1/32 below a bound may be counted at the
+   * next bound, never at an earlier one.
+   */
+  buckets (boundsSeconds) {
+    const bounds = checkBounds(boundsSeconds, 'boundsSeconds')
+    const ns = new Float64Array(bounds.length)
+    for (let i = 0; i < bounds.length; i++) ns[i] = bounds[i] * 1e9
+    const b = call(() => this.#native.buckets(ns))
+    const n = bounds.length
+    const one = (k) => ({ counts: Array.from(b.subarray(k, k + n)), count: b[k + n], sumSeconds: b[k + n + 1] })
+    return { wait: one(0), poll: one(n + 2), iteration: one(2 * (n + 2)) }
   }
 
   /** The last `historySize` iterations, oldest first. */
@@ -62,8 +79,22 @@ class LoopMonitor {
   }
 }
 
+function checkBounds (value, name) {
+  if (!Array.isArray(value) && !(value instanceof Float64Array)) {
+    throw invalidArgType(name, 'an instance of Array', value)
+  }
+  for (let i = 0; i < value.length; i++) {
+    const x = value[i]
+    if (typeof x !== 'number') throw invalidArgType(`${name}[${i}]`, 'of type number', x)
+    if (!(x > 0) || x === Infinity || (i > 0 && !(x > value[i - 1]))) {
+      throw outOfRange(`${name}[${i}]`, 'finite, > 0 and greater than the bound before it', x)
+    }
+  }
+  return value
+}
+
 function monitorLoop (options) {
   return new LoopMonitor(options)
 }
 
-module.exports = { monitorLoop, LoopMonitor }
+module.exports = { monitorLoop, LoopMonitor, checkBounds }
