@@ -52,7 +52,7 @@ fn socket_into(fd: i32, ino: u64, head: &mut [f64], pairs: &mut Vec<f64>, info: 
             let bytes = &info[..n];
             listening = bytes.first() == Some(&TCP_LISTEN);
             let retrans = tcp_info::get(bytes, "totalRetransmits").unwrap_or(0.0);
-            head[slot::TCP] += 1.0;
+            head[slot::TCP_SOCKETS] += 1.0;
             head[slot::TCP_RETRANS] += retrans;
             pairs.push(ino as f64);
             pairs.push(retrans);

@@ -127,7 +127,7 @@ slots! {
         /// Σ SIOCINQ over them
         RECV_Q,
         /// TCP sockets seen (listeners included)
-        TCP,
+        TCP_SOCKETS,
         /// Σ tcpi_total_retrans over them
         TCP_RETRANS,
     }

@@ -136,7 +136,7 @@ function diffFds (before, after) {
   return { opened, closed }
 }
 
-const FS = supported ? layout('fdSummary', ['COUNT', 'SEND_Q', 'RECV_Q', 'TCP', 'TCP_RETRANS']) : null
+const FS = supported ? layout('fdSummary', ['COUNT', 'SEND_Q', 'RECV_Q', 'TCP_SOCKETS', 'TCP_RETRANS']) : null
 
 /**
  * This process's descriptors counted by type, with its sockets' queued bytes and the TCP
@@ -155,7 +155,7 @@ function fdSummary () {
     byType,
     sendQueueBytes: b[FS.SEND_Q],
     recvQueueBytes: b[FS.RECV_Q],
-    tcpSockets: b[FS.TCP],
+    tcpSockets: b[FS.TCP_SOCKETS],
     tcpTotalRetransmits: b[FS.TCP_RETRANS],
     tcp
   }
