@@ -238,8 +238,10 @@ mod tests {
         }
         let mut out = Vec::new();
         h.cumulative_le(&[10.0, 1e6, 1.1e6, 1e9, 1e12], &mut out);
-        // 999_000 and 1_000_000 share a bucket reaching past 1e6: counted at 1.1e6
-        assert_eq!(out, vec![1.0, 2.0, 5.0, 5.0, 6.0]);
+        // 999_000's bucket [983_040, 999_424) lies under 1e6; 1_000_000's [999_424, 1_015_808)
+        // reaches past it, so it is counted at 1.1e6, with 1_000_001
+        assert_eq!(bounds_of(index_of(1_000_000)), (999_424, 1_015_808));
+        assert_eq!(out, vec![1.0, 3.0, 5.0, 5.0, 6.0]);
         let mut all = Vec::new();
         h.cumulative_le(&[f64::INFINITY], &mut all);
         assert_eq!(all, vec![6.0]);
