@@ -1,0 +1,112 @@
+//! The napi entry points: fdsSync() on the calling thread, fdsAsync() on the kernelscope-fds
+//! thread (not the libuv threadpool: an inventory is most wanted when the pool is saturated,
+//! and it must not queue behind the work it diagnoses).
+
+use napi::bindgen_prelude::{Float64Array, Object};
+use napi::{Env, Result};
+use napi_derive::napi;
+
+use crate::error::{arg_error, sys_error};
+use crate::sockdiag::Mode;
+use crate::spawn::Service;
+
+use super::pack::Packed;
+use super::{scan, ScanOptions};
+
+#[napi(object)]
+pub struct NativeFdsOptions {
+    /// null/undefined: this process.
+    pub pid: Option<i32>,
+    pub sockets: bool,
+    pub fdinfo: bool,
+    /// Where socket details come from: "auto" (netlink, /proc/net where refused), "procnet"
+    /// or "off" (KERNELSCOPE_SOCKDIAG, to see what a sandbox would give).
+    pub sockdiag: String,
+}
+
+#[napi(object)]
+pub struct NativeFds {
+    /// col::LEN numbers per descriptor.
+    pub nums: Float64Array,
+    /// NUL-separated strings per record: target, error (bits::ERROR).
+    pub text: String,
+    /// NUL-separated strings per record, for the other bits.
+    pub extra: String,
+}
+
+fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
+    if let Some(p) = o.pid {
+        if p <= 0 {
+            return Err(arg_error(
+                "ERR_OUT_OF_RANGE",
+                "pid must be a positive integer",
+            ));
+        }
+    }
+    Ok(ScanOptions {
+        pid: o.pid,
+        sockets: o.sockets,
+        fdinfo: o.fdinfo,
+        sockdiag: match o.sockdiag.as_str() {
+            "procnet" => Mode::ProcNet,
+            "off" => Mode::Off,
+            _ => Mode::Auto,
+        },
+    })
+}
+
+fn compute(opts: ScanOptions) -> Result<Packed> {
+    match scan(opts) {
+        Ok(packed) => Ok(packed),
+        Err(e) => Err(sys_error(e.syscall, e.errno, &e.path)),
+    }
+}
+
+fn to_js(p: Packed) -> NativeFds {
+    NativeFds {
+        nums: Float64Array::new(p.nums),
+        text: p.text,
+        extra: p.extra,
+    }
+}
+
+#[napi(js_name = "fdsSync", catch_unwind)]
+pub fn fds_sync(options: NativeFdsOptions) -> Result<NativeFds> {
+    compute(scan_options(&options)?).map(to_js)
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The one thread that runs Promise-form inventories ("kernelscope-fds"), started on first use.
+static WORKER: Service<Job> = Service::new("kernelscope-fds", run_job);
+
+fn run_job(job: Job) {
+    job()
+}
+
+/// The Promise form: the scan runs on the kernelscope-fds thread and the promise settles on
+/// the calling JS thread.
+#[napi(js_name = "fdsAsync", catch_unwind)]
+pub fn fds_async(env: &Env, options: NativeFdsOptions) -> Result<Object<'_>> {
+    let opts = scan_options(&options)?;
+    let (deferred, promise) = env.create_deferred()?;
+    let job: Job = Box::new(move || {
+        // settle the promise whatever happens: an unsettled deferred would keep the loop alive
+        let result = std::panic::catch_unwind(|| compute(opts)).unwrap_or_else(|_| {
+            Err(arg_error(
+                "ERR_KERNELSCOPE_INTERNAL",
+                "fds() failed inside kernelscope (a bug: please report it)",
+            ))
+        });
+        match result {
+            Ok(packed) => deferred.resolve(move |_env| Ok(to_js(packed))),
+            Err(e) => deferred.reject(e),
+        }
+    });
+    if let Err(job) = WORKER.submit(job) {
+        // no thread could be started: run here rather than fail (the promise still settles
+        // asynchronously, through the deferred's threadsafe function)
+        job();
+    }
+    Ok(promise)
+}

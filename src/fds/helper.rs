@@ -1,0 +1,56 @@
+//! The helper thread: kernelscope's second scanner, which takes a share of big scans.
+
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+
+use crate::spawn::Service;
+
+use super::schedule::Work;
+
+/// kernelscope's second scanner thread ("kernelscope-fdh"), started on first use and kept:
+/// its /proc/<tid>/fd entries stay in the dentry cache between scans, where a fresh thread's
+/// would be made anew each time.
+pub(super) static HELPER: Service<HelperJob> = Service::new("kernelscope-fdh", help);
+
+/// Set by the helper once it has let go of a scan's Work (and so of the descriptors in it).
+#[derive(Default)]
+pub(super) struct Released {
+    pub(super) done: Mutex<bool>,
+    pub(super) cv: Condvar,
+}
+
+impl Released {
+    pub(super) fn set(&self) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits until set, at most `limit`; whether it was set.
+    pub(super) fn wait(&self, limit: std::time::Duration) -> bool {
+        let guard = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .cv
+            .wait_timeout_while(guard, limit, |done| !*done)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+}
+
+pub(super) type HelperJob = (Arc<Work>, Arc<Released>);
+
+/// The helper's part of one scan.
+pub(super) fn help((work, released): HelperJob) {
+    let dirs = work.helper_dirs.as_ref().unwrap_or(&work.dirs);
+    // run() catches a panic per item
+    work.run(dirs);
+    drop(work);
+    released.set();
+}
+
+/// The helper's sender and thread id, starting it if needed; None without a second CPU or
+/// when no thread can be started.
+pub(super) fn helper() -> Option<(mpsc::Sender<HelperJob>, i32)> {
+    if std::thread::available_parallelism().map_or(1, |c| c.get()) < 2 {
+        return None;
+    }
+    HELPER.handle().map(|h| (h.tx, h.tid))
+}

@@ -1,0 +1,361 @@
+//! fds() / fdsSync(): every open descriptor of a process from /proc/<pid>/fd (listed with
+//! getdents64, or for our own big tables by probing with fstat; readlinkat where the link text
+//! is not implied by fstat), sockets resolved through sockdiag.rs, optional
+//! /proc/<pid>/fdinfo details.
+//!
+//! One file per job: `describe` (one descriptor), `schedule` (the work shared by the two
+//! scanning threads), `complete` (socket details and fdinfo), `pack` (the wire format
+//! lib/probes/fds.js unpacks, several times cheaper than building objects with napi),
+//! `helper` (the second scanning thread), `entry` (the napi functions). `scan()` here strings
+//! them together.
+
+mod complete;
+mod describe;
+mod entry;
+mod helper;
+mod pack;
+mod schedule;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use crate::layout::fds_bit as bit;
+use crate::parse::fdinfo::FdType;
+use crate::parse::proc_text::field;
+use crate::parse::sockdiag::InodeSet;
+use crate::sockdiag::{socket_table, Mode, SockDiag};
+use crate::sys::{self, DirFd};
+
+pub use entry::{fds_async, fds_sync, NativeFds, NativeFdsOptions};
+pub use pack::Packed;
+
+use complete::{complete, dumped_domain};
+pub(crate) use describe::list_fds;
+use helper::{helper, Released};
+use schedule::{Dirs, Progress, Scratch, Walk, Work, CHUNK};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    pub pid: Option<i32>,
+    pub sockets: bool,
+    pub fdinfo: bool,
+    pub sockdiag: Mode,
+}
+
+/// Why a scan failed as a whole: the /proc directory could not be read.
+#[derive(Debug)]
+pub struct ScanError {
+    pub syscall: &'static str,
+    pub errno: i32,
+    pub path: String,
+}
+
+/// Tables at least this big are shared with the helper thread.
+const SPLIT_FROM: usize = 1024;
+
+/// Descriptor count of the previous scan of this process: probing pays off only for big tables.
+static LAST_OWN_COUNT: AtomicUsize = AtomicUsize::new(0);
+const PROBE_FROM: usize = 1024;
+
+/// Whether the previous scan found sockets: then the next one dumps the socket tables while
+/// the descriptors are being read, as one more work item.
+static EXPECT_SOCKETS: AtomicBool = AtomicBool::new(true);
+
+/// Where a scan reads.
+struct Place {
+    /// The scanned process is this one.
+    own: bool,
+    /// /proc/<pid>/fd as the caller names it (in errors).
+    fd_path: String,
+    /// /proc/<pid> or /proc/self.
+    proc_base: String,
+    /// Where the calling thread opens its directories: our own through the scanning thread's
+    /// task (see Work::helper_dirs), another process's at proc_base.
+    base: String,
+}
+
+impl Place {
+    fn of(opts: &ScanOptions) -> Place {
+        let own = opts.pid.is_none_or(|p| p == sys::getpid());
+        let proc_base = match opts.pid {
+            Some(p) => format!("/proc/{p}"),
+            None => "/proc/self".to_string(),
+        };
+        let base = if own {
+            "/proc/thread-self".to_string()
+        } else {
+            proc_base.clone()
+        };
+        Place {
+            own,
+            fd_path: format!("{proc_base}/fd"),
+            proc_base,
+            base,
+        }
+    }
+
+    fn failure(&self, syscall: &'static str, errno: i32) -> ScanError {
+        ScanError {
+            syscall,
+            errno,
+            path: self.fd_path.clone(),
+        }
+    }
+}
+
+fn open_dir(path: &str) -> sys::SysResult<DirFd> {
+    DirFd::open(Path::new(path))
+}
+
+/// <base>/fdinfo when fdinfo is asked for and can be opened.
+fn info_dir(opts: &ScanOptions, base: &str) -> Option<DirFd> {
+    opts.fdinfo
+        .then(|| open_dir(&format!("{base}/fdinfo")).ok())
+        .flatten()
+}
+
+/// Lists and classifies every descriptor of `opts.pid` (this process when None).
+pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
+    let place = Place::of(&opts);
+    let dirs = open_dirs(&opts, &place)?;
+    let walk = walk(&place, &dirs)?;
+    let (work, released) = share(walk, opts, &place, dirs);
+    let (front, mut rest) = work.finish();
+    // The scan's descriptors (directories, netlink socket) must be closed when it returns, not
+    // whenever the helper lets go of them: a next inventory would list them. The helper is
+    // done with its last item already; this waits for it to drop the Work (a wake-up when it
+    // took the job late, the end of another scan when it was busy with one).
+    if let Some(released) = released {
+        released.wait(std::time::Duration::from_secs(5));
+    }
+    remember(&opts, &place, &front, &rest)?;
+    if rest.iter().any(|p| !p.complete) {
+        complete_late(&mut rest, work, &opts, &place);
+    }
+    let mut all = front;
+    for part in rest {
+        all.append(part);
+    }
+    Ok(all)
+}
+
+/// Step 1: the calling thread's /proc/<pid>/fd (and fdinfo) directories.
+fn open_dirs(opts: &ScanOptions, place: &Place) -> Result<Dirs, ScanError> {
+    let fd = open_dir(&format!("{}/fd", place.base))
+        .or_else(|_| open_dir(&place.fd_path))
+        .map_err(|errno| place.failure("open", errno))?;
+    Ok(Dirs {
+        fd,
+        info: info_dir(opts, &place.base),
+    })
+}
+
+/// The size of our own fd table when probing it is worthwhile (see Walk::Probe).
+fn probe_size() -> Option<usize> {
+    let last = LAST_OWN_COUNT.load(Ordering::Relaxed);
+    if last < PROBE_FROM {
+        return None;
+    }
+    let mut buf = [0u8; 4096];
+    let n = sys::read_file_into(b"/proc/self/status", &mut buf).ok()?;
+    let size = field(&buf[..n], "FDSize")? as usize;
+    if size > last * 2 + PROBE_FROM || size > i32::MAX as usize {
+        return None;
+    }
+    Some(size)
+}
+
+/// Step 2: which numbers to walk: probed for our own big tables, else listed.
+fn walk(place: &Place, dirs: &Dirs) -> Result<Walk, ScanError> {
+    // learnt once with a pipe of its own: made now, not in the middle of the walk
+    let _ = sys::pipefs_dev();
+    match if place.own { probe_size() } else { None } {
+        Some(size) => Ok(Walk::Probe(size)),
+        None => {
+            let mut fds = list_fds(&dirs.fd).map_err(|errno| place.failure("getdents64", errno))?;
+            fds.sort_unstable();
+            Ok(Walk::Listed(fds))
+        }
+    }
+}
+
+/// Step 3: the work of the scan, handed to the helper thread too when the table is big. Big
+/// tables are shared with the helper (its directories are opened here, before the walk, so
+/// that the walk can leave them out), and so is the socket dump when the last scan saw
+/// sockets: it is independent kernel work.
+fn share(
+    walk: Walk,
+    opts: ScanOptions,
+    place: &Place,
+    dirs: Dirs,
+) -> (Arc<Work>, Option<Arc<Released>>) {
+    let own = place.own;
+    let helper = if walk.len() >= SPLIT_FROM {
+        helper()
+    } else {
+        None
+    };
+    let helper_dirs = helper.as_ref().and_then(|(_, tid)| {
+        let base = if own {
+            format!("/proc/self/task/{tid}")
+        } else {
+            place.base.clone()
+        };
+        Some(Dirs {
+            fd: open_dir(&format!("{base}/fd")).ok()?,
+            info: info_dir(&opts, &base),
+        })
+    });
+    let diag = (opts.sockets && EXPECT_SOCKETS.load(Ordering::Relaxed))
+        .then(|| SockDiag::open(opts.pid, opts.sockdiag));
+    let mut skip = [-1; 5];
+    if own {
+        let [a, b] = dirs.raw();
+        let [c, d] = helper_dirs.as_ref().map_or([-1, -1], Dirs::raw);
+        let e = diag.as_ref().and_then(SockDiag::raw_fd).unwrap_or(-1);
+        skip = [a, b, c, d, e];
+    }
+    let chunks = walk.len().div_ceil(CHUNK);
+    let items = chunks + usize::from(diag.is_some());
+    let expected = match &walk {
+        Walk::Probe(_) => LAST_OWN_COUNT.load(Ordering::Relaxed) + 64,
+        Walk::Listed(fds) => fds.len(),
+    };
+    let work = Arc::new(Work {
+        walk,
+        opts,
+        own,
+        dirs,
+        helper_dirs,
+        skip,
+        diag,
+        table: OnceLock::new(),
+        items,
+        next: AtomicUsize::new(0),
+        progress: Mutex::new(Progress {
+            front: Packed::with_capacity(expected),
+            ..Progress::default()
+        }),
+        all_done: Condvar::new(),
+    });
+    let released = helper.and_then(|(tx, _)| {
+        let released = Arc::new(Released::default());
+        // a send fails only when the helper is gone: the coordinator then does every item
+        tx.send((Arc::clone(&work), Arc::clone(&released)))
+            .ok()
+            .map(|()| released)
+    });
+    (work, released)
+}
+
+/// Step 4: what the next scan should know (the table's size, whether it had sockets); and
+/// the refusal of another process's inventory as a whole.
+fn remember(
+    opts: &ScanOptions,
+    place: &Place,
+    front: &Packed,
+    rest: &[Packed],
+) -> Result<(), ScanError> {
+    let n: usize = front.len() + rest.iter().map(Packed::len).sum::<usize>();
+    let refused: usize = front.refused + rest.iter().map(|p| p.refused).sum::<usize>();
+    if place.own {
+        LAST_OWN_COUNT.store(n, Ordering::Relaxed);
+    }
+    // /proc/<pid>/fd lists for anyone who may read the directory, but its links need ptrace
+    // read access: when every one is refused, the inventory is, as a whole
+    if !place.own && n > 0 && refused == n {
+        return Err(place.failure("readlink", libc::EACCES));
+    }
+    if opts.sockets {
+        let any_socket = std::iter::once(front)
+            .chain(rest)
+            .any(|p| (0..p.len()).any(|i| p.is_kind(i, FdType::Socket)));
+        EXPECT_SOCKETS.store(any_socket, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Step 5: chunks that could not be completed in the walk: their sockets were made after the
+/// early dump started, or there was no early dump. One more dump, of just those sockets.
+fn complete_late(parts: &mut [Packed], work: Arc<Work>, opts: &ScanOptions, place: &Place) {
+    let own = place.own;
+    let (diag, early) = match Arc::try_unwrap(work) {
+        Ok(work) => (work.diag, work.table.into_inner()),
+        // the helper still holds it (it did not answer within the wait)
+        Err(work) => (None, work.table.get().cloned()),
+    };
+    let table = if opts.sockets {
+        let missing: InodeSet = parts
+            .iter()
+            .filter(|p| !p.complete)
+            .flat_map(|p| (0..p.len()).map(move |i| (p, i)))
+            .filter(|&(p, i)| p.is_kind(i, FdType::Socket) && p.bits(i) & bit::ERROR == 0)
+            .filter_map(|(p, i)| Some((p, i, p.inode(i)?)))
+            .filter(|(_, _, ino)| early.as_ref().is_none_or(|t| !t.sockets.contains_key(ino)))
+            .filter(|&(p, i, _)| !own || sys::socket_domain(p.fd(i)).is_ok_and(dumped_domain))
+            .map(|(_, _, ino)| ino)
+            .collect();
+        let more = (!missing.is_empty()).then(|| match &diag {
+            Some(diag) => diag.table(Some(&missing)),
+            None => socket_table(opts.pid, opts.sockdiag, Some(&missing)),
+        });
+        match (early, more) {
+            (Some(mut t), Some(more)) => {
+                t.sockets.extend(more.sockets);
+                Some(t)
+            }
+            (t, more) => t.or(more),
+        }
+    } else {
+        None
+    };
+    let info_dir = info_dir(opts, &place.proc_base);
+    let mut scratch = Scratch::new();
+    for part in parts.iter_mut().filter(|p| !p.complete) {
+        complete(
+            part,
+            opts,
+            own,
+            info_dir.as_ref(),
+            table.as_ref(),
+            &mut scratch,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::fds_col as col;
+
+    #[test]
+    fn scans_itself() {
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        use std::os::fd::AsRawFd;
+        let out = scan(ScanOptions {
+            pid: None,
+            sockets: true,
+            fdinfo: true,
+            sockdiag: Mode::Auto,
+        })
+        .unwrap();
+        assert_eq!(out.nums.len() % col::LEN, 0);
+        // walk the text the way lib/probes/fds.js does
+        let mut text = out.text.split('\0');
+        let mut found = false;
+        for i in 0..out.len() {
+            let target = text.next().unwrap();
+            if out.bits(i) & bit::ERROR != 0 {
+                text.next();
+            }
+            if out.fd(i) == f.as_raw_fd() {
+                found = true;
+                assert_eq!(out.kind(i), FdType::File);
+                assert!(target.ends_with("/status"), "{target}");
+                assert_ne!(out.bits(i) & bit::FDINFO, 0);
+            }
+        }
+        assert!(found);
+    }
+}
