@@ -3,7 +3,7 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { execFileSync, spawnSync } = require('node:child_process')
+const { execFileSync, spawn, spawnSync } = require('node:child_process')
 
 /** "key: value" fields of a /proc file, as numbers where they parse. */
 function procFields (file) {
@@ -39,6 +39,39 @@ async function until (fn, timeoutMs = 3000, everyMs = 20) {
   return v
 }
 
+/**
+ * spawn() that records when the child is fully gone: `child.closed` resolves on 'close' (the
+ * process reaped AND its stdio socketpairs closed), so cleanup can wait for it.
+ */
+function spawnChild (...args) {
+  const child = spawn(...args)
+  child.closed = new Promise((resolve) => child.once('close', resolve))
+  child.on('error', () => {}) // a failed spawn also ends in 'close'
+  return child
+}
+
+/** Kills a spawnChild() child (if still running) and waits until it is reaped and its stdio closed. */
+async function stopChild (child, signal = 'SIGKILL') {
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+  await child.closed
+}
+
+/** Destroys a socket (net/tls/dgram-like stream) and waits for its 'close'. */
+async function destroySocket (s) {
+  if (s.closed) return
+  const closed = new Promise((resolve) => s.once('close', resolve))
+  s.destroy()
+  await closed
+}
+
+/**
+ * Closes a net/http/tls server and waits for its 'close' (emitted once its connections are gone;
+ * net.Server emits it again for a server already closed or never listening, so this never hangs).
+ */
+function closeServer (server) {
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
 /** This thread's CPU time in ms, from the kernel (/proc/thread-self/schedstat, ns on a CPU). */
 function threadCpuMs () {
   return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6
@@ -52,4 +85,7 @@ function burnCpu (ms) {
   return x
 }
 
-module.exports = { procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu }
+module.exports = {
+  procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu,
+  spawnChild, stopChild, destroySocket, closeServer
+}

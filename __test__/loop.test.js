@@ -13,6 +13,7 @@ const { performance } = require('node:perf_hooks')
 const { Worker } = require('node:worker_threads')
 
 const ks = require('..')
+const { destroySocket, closeServer } = require('./helpers')
 
 const root = path.join(__dirname, '..')
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -22,23 +23,26 @@ function busy (ms) {
   while (process.hrtime.bigint() < end);
 }
 
-test('a 150 ms setTimeout is one iteration that waited ~150 ms with timeoutMs ~150', async () => {
+test('a 150 ms setTimeout is one iteration that waited its timeoutMs (<= 150 ms)', async () => {
   const m = ks.monitorLoop()
   try {
     await sleep(5) // the first poll after start may have fd changes pending (timeoutMs null)
     const before = nowMs()
     await sleep(150)
-    const waits = m.history().filter((it) => it.atMs >= before - 1 && it.waitMs > 100)
+    const waits = m.history().filter((it) => it.atMs >= before - 1 && it.waitMs > 30)
     assert.equal(waits.length, 1, JSON.stringify(m.history()))
     const [it] = waits
-    assert.ok(it.waitMs >= 140 && it.waitMs < 500, `waitMs ${it.waitMs}`)
-    assert.ok(it.timeoutMs !== null && it.timeoutMs >= 130 && it.timeoutMs <= 151, `timeoutMs ${it.timeoutMs}`)
+    // libuv's timeout is what is left of the 150 ms when the loop enters the poll: on a loaded
+    // machine the loop may get there tens of ms late (measured: 118 ms left under two busy
+    // loops), and the wait then lasts that timeout
+    assert.ok(it.timeoutMs !== null && it.timeoutMs >= 30 && it.timeoutMs <= 151, `timeoutMs ${it.timeoutMs}`)
+    assert.ok(it.waitMs >= it.timeoutMs - 1 && it.waitMs < it.timeoutMs + 350, `waitMs ${it.waitMs} for timeoutMs ${it.timeoutMs}`)
     assert.equal(it.events, 0)
     assert.ok(it.pollMs >= it.waitMs)
     const s = m.stats()
     assert.ok(s.wakeups.timeout >= 1)
-    assert.ok(s.waitMs.maxMs >= 140)
-    assert.ok(s.idleMs >= 140)
+    assert.ok(s.waitMs.maxMs >= it.waitMs)
+    assert.ok(s.idleMs >= it.waitMs)
   } finally {
     m.close()
   }
@@ -48,14 +52,13 @@ test('a loopback TCP echo shows events > 0 and io wakeups', async () => {
   const server = net.createServer((s) => s.pipe(s))
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const m = ks.monitorLoop()
+  const c = net.connect(server.address().port, '127.0.0.1')
   try {
-    const c = net.connect(server.address().port, '127.0.0.1')
     await new Promise((resolve) => c.once('connect', resolve))
     for (let i = 0; i < 5; i++) {
       c.write('ping')
       await new Promise((resolve) => c.once('data', resolve))
     }
-    c.destroy()
     const s = m.stats()
     assert.ok(s.events > 0, `events ${s.events}`)
     assert.ok(s.wakeups.io > 0)
@@ -63,7 +66,8 @@ test('a loopback TCP echo shows events > 0 and io wakeups', async () => {
     assert.equal(s.iterations, s.wakeups.io + s.wakeups.timeout + s.wakeups.immediate)
   } finally {
     m.close()
-    server.close()
+    await destroySocket(c)
+    await closeServer(server)
   }
 })
 
@@ -94,7 +98,7 @@ test('over 1.5 s of HTTP load the summed waitMs equals eventLoopUtilization().id
   } finally {
     m.close()
     agent.destroy()
-    server.close()
+    await closeServer(server)
   }
 })
 
@@ -204,11 +208,15 @@ test('a monitor in a worker times the worker loop', async () => {
   const w = new Worker(src, { eval: true })
   // keep the main loop busy with short timers meanwhile; they must not show in the worker
   const main = ks.monitorLoop()
-  const msg = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
-  await w.terminate()
+  let msg
+  try {
+    msg = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+  } finally {
+    await w.terminate()
+    main.close()
+  }
   assert.ok(msg.h.some((it) => it.waitMs >= 110 && it.timeoutMs >= 100), JSON.stringify(msg.h))
   assert.ok(msg.s.waitMs.maxMs >= 110)
-  main.close()
 })
 
 test('40 workers with monitors, terminated at random moments, never take the process down', () => {

@@ -12,7 +12,7 @@ const dgram = require('node:dgram')
 const { once } = require('node:events')
 const { execFileSync } = require('node:child_process')
 const ks = require('..')
-const { tmpdir, hasTool, sleep, until } = require('./helpers')
+const { tmpdir, hasTool, sleep, until, spawnChild, stopChild, destroySocket, closeServer } = require('./helpers')
 
 const MiB = 1024 * 1024
 const HAS_SS = hasTool('ss')
@@ -65,15 +65,19 @@ function ssLine (localPort) {
 }
 
 // closes whatever a test opened even when an assertion fails midway (an open handle would keep
-// the test process alive)
+// the test process alive), and waits until it is gone: sockets and custom closers first, then
+// the servers (whose close completes once their connections are gone)
 function cleanup (t, ...things) {
-  t.after(() => {
+  t.after(async () => {
+    const servers = things.filter((x) => x instanceof net.Server)
     for (const x of things) {
+      if (servers.includes(x)) continue
       try {
-        if (typeof x.destroy === 'function') x.destroy()
-        else x.close()
+        if (typeof x.destroy === 'function') await destroySocket(x)
+        else await x.close()
       } catch {}
     }
+    await Promise.all(servers.map(closeServer))
   })
 }
 
@@ -82,7 +86,7 @@ const within = (a, b, frac) => Math.abs(a - b) <= Math.max(1, Math.abs(b)) * fra
 test('peer not reading: kernel queues agree with ss, verdict, ignored falses counted; then it drains to ok', { skip: !HAS_SS && 'ss (iproute2) is not installed' }, async (t) => {
   const { server, conns, port } = await pausedServer()
   const client = net.connect(port, '127.0.0.1')
-  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  cleanup(t, client, server, { close: () => Promise.all(conns.map(destroySocket)) })
   await once(client, 'connect')
   await until(() => conns.length === 1)
   const tracker = ks.watchBackpressure(client)
@@ -174,7 +178,7 @@ test('peer not reading: kernel queues agree with ss, verdict, ignored falses cou
 test('write() waits for drain: writableLength stays within one chunk of highWaterMark, bytes arrive in order', async (t) => {
   const { server, conns, port } = await pausedServer()
   const client = net.connect(port, '127.0.0.1')
-  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  cleanup(t, client, server, { close: () => Promise.all(conns.map(destroySocket)) })
   await once(client, 'connect')
   await until(() => conns.length === 1)
   const tracker = ks.watchBackpressure(client)
@@ -218,7 +222,7 @@ test('write() waits for drain: writableLength stays within one chunk of highWate
 test('write() rejects when the stream is destroyed while it waits, and on a destroyed stream', async (t) => {
   const { server, conns, port } = await pausedServer()
   const client = net.connect(port, '127.0.0.1')
-  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  cleanup(t, client, server, { close: () => Promise.all(conns.map(destroySocket)) })
   await once(client, 'connect')
   const big = Buffer.alloc(4 * MiB)
   let p
@@ -240,7 +244,7 @@ test('write() rejects when the stream is destroyed while it waits, and on a dest
 test('watchBackpressure().close() leaves the socket exactly as it found it', async (t) => {
   const { server, conns, port } = await pausedServer()
   const client = net.connect(port, '127.0.0.1')
-  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  cleanup(t, client, server, { close: () => Promise.all(conns.map(destroySocket)) })
   await once(client, 'connect')
   const drainListeners = client.listenerCount('drain')
   const protoWrite = client.write
@@ -281,7 +285,8 @@ test('TLS: the state of the TCP socket underneath, with the TLS stream\'s own bu
   await once(server, 'listening')
   const port = server.address().port
   const client = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
-  cleanup(t, client, server)
+  // the server's side never reads, so it would never see the client's FIN: destroyed here
+  cleanup(t, client, server, { close: () => serverSide && destroySocket(serverSide) })
   await once(client, 'secureConnect')
   await until(() => serverSide !== null)
   client.write('hello')
@@ -340,7 +345,7 @@ test('unix-domain socket: path endpoints, queues, no tcp part; a full buffer mea
     return { server, conns }
   })()
   const client = net.connect(sockPath)
-  cleanup(t, client, server, { close: () => conns.forEach((c) => c.destroy()) })
+  cleanup(t, client, server, { close: () => Promise.all(conns.map(destroySocket)) })
   await once(client, 'connect')
   await until(() => conns.length === 1)
   let st = ks.socketState(client)
@@ -414,7 +419,7 @@ test('bad input: ENOTSOCK, EBADF, out of range, wrong types, destroyed and uncon
   assert.throws(() => ks.socketState(net.createServer()), { code: 'ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED' }, 'a server not listening')
   const { server, conns, port } = await pausedServer()
   const c = net.connect(port, '127.0.0.1')
-  cleanup(t, c, server, { close: () => conns.forEach((x) => x.destroy()) })
+  cleanup(t, c, server, { close: () => Promise.all(conns.map(destroySocket)) })
   assert.throws(() => ks.socketState(c), { code: 'ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED' }, 'connect not yet started')
   await once(c, 'connect')
   assert.equal(ks.socketState(c).state, 'established')
@@ -426,7 +431,7 @@ test('bad input: ENOTSOCK, EBADF, out of range, wrong types, destroyed and uncon
 test('a numeric fd gives the same socket without a stream part', async (t) => {
   const { server, conns, port } = await pausedServer()
   const c = net.connect(port, '127.0.0.1')
-  cleanup(t, c, server, { close: () => conns.forEach((x) => x.destroy()) })
+  cleanup(t, c, server, { close: () => Promise.all(conns.map(destroySocket)) })
   await once(c, 'connect')
   const byFd = ks.socketState(c._handle.fd)
   const bySocket = ks.socketState(c)
@@ -471,15 +476,14 @@ test('a connect whose SYN is dropped: answered in syn-sent, the SYN retransmit c
   // a listener with backlog 1 that never accepts (its process blocks its event loop): three
   // connections fill its queue, a further client's SYN is dropped and retransmitted after ~1 s
   // (TESTBED.md)
-  const { spawn } = require('node:child_process')
-  const child = spawn(process.execPath, ['-e', `
+  const child = spawnChild(process.execPath, ['-e', `
     const server = require('node:net').createServer()
     server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
       console.log(server.address().port)
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20000)
     })`])
   const fill = []
-  cleanup(t, { close: () => child.kill() }, { close: () => fill.forEach((f) => f.destroy()) })
+  cleanup(t, { close: () => stopChild(child) }, { close: () => Promise.all(fill.map(destroySocket)) })
   const [line] = await once(child.stdout, 'data')
   const port = Number(String(line).trim())
   for (let i = 0; i < 3; i++) fill.push(net.connect(port, '127.0.0.1').on('error', () => {}))
@@ -492,16 +496,18 @@ test('a connect whose SYN is dropped: answered in syn-sent, the SYN retransmit c
   assert.equal(s1.state, 'syn-sent')
   assert.equal(s1.remoteAddress, null, 'getpeername says ENOTCONN until the handshake completes')
   assert.equal(s1.verdict, 'ok')
-  const s2 = await until(() => { const s = ks.socketState(c); return s.tcp.totalRetransmits >= 1 ? s : null }, 3000, 50)
-  assert.ok(s2, 'the SYN was retransmitted within 3 s')
+  const s2 = await until(() => { const s = ks.socketState(c); return s.tcp.totalRetransmits >= 1 ? s : null }, 5000, 50)
+  assert.ok(s2, 'the SYN was retransmitted within 5 s (the first retransmit is due after 1 s)')
   assert.equal(s2.state, 'syn-sent')
 })
 
 test('IPv6 and IPv4-mapped endpoints read the way Node itself shows them', async (t) => {
   let accepted = null
-  const server = net.createServer((s) => { accepted = s })
+  const conns = []
+  const server = net.createServer((s) => { accepted = accepted || s; conns.push(s) })
   server.listen(0, '::') // dual stack: an IPv4 client arrives as ::ffff:127.0.0.1
-  cleanup(t, server, { close: () => accepted && accepted.destroy() })
+  // every server-side connection is closed in the same hook as the server (hooks run in order)
+  cleanup(t, server, { close: () => Promise.all(conns.map(destroySocket)) })
   try {
     await once(server, 'listening')
   } catch (err) {

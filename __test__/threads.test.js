@@ -51,7 +51,7 @@ async function fifoScenario () {
   const read = fs.promises.readFile(fifo, 'utf8')
   try {
     const inOpen = await until(() => ks.threads().find((t) => t.syscall && t.syscall.name === 'openat' &&
-      t.syscall.target === fifo))
+      t.syscall.target === fifo), 10000)
     assert.ok(inOpen, 'a thread blocked in openat on the FIFO')
     const open = { role: inOpen.role, wchan: inOpen.wchan, state: inOpen.state, tid: inOpen.tid }
     // the kernel agrees: that thread's own syscall file says openat (257 on x86-64, 56 on aarch64)
@@ -60,7 +60,7 @@ async function fifoScenario () {
     // a writer opens: a worker (any of the pool) moves on to read() and blocks until data comes
     w = fs.openSync(fifo, 'w')
     const inRead = await until(() => ks.threads().find((t) => t.syscall && t.syscall.name === 'read' &&
-      t.syscall.target === fifo))
+      t.syscall.target === fifo), 10000)
     assert.ok(inRead, 'a thread then blocks in read on the FIFO')
     return { open, read: { role: inRead.role, wchan: inRead.wchan, target: inRead.syscall.target } }
   } finally {
@@ -116,11 +116,15 @@ test('the same in a worker_thread', { timeout: 30000 }, async () => {
     })().catch((e) => parentPort.postMessage({ error: e.stack }))
   `
   const worker = new Worker(code, { eval: true })
-  const msg = await new Promise((resolve, reject) => {
-    worker.once('message', resolve)
-    worker.once('error', reject)
-  })
-  await worker.terminate()
+  let msg
+  try {
+    msg = await new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+  } finally {
+    await worker.terminate()
+  }
   assert.equal(msg.error, undefined, msg.error)
   checkFifo(msg.r)
   assert.equal(msg.mainRole, 'main')
