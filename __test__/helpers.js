@@ -85,7 +85,4 @@ function burnCpu (ms) {
   return x
 }
 
-module.exports = {
-  procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu,
-  spawnChild, stopChild, destroySocket, closeServer
-}
+module.exports = { procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu, spawnChild, stopChild, destroySocket, closeServer }
