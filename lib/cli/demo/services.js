@@ -179,7 +179,7 @@ let fifoSeq = 0
 
 /**
  * A FIFO whose writer (a `sh` child, outside this process) opens it openAfterMs after start and
- * writes `data` writeAfterMs after start, then closes it. A reader (fs.readFile) meanwhile
+ * writes `data` writeAfterMs after start, then closes it; written() resolves once it has exited. A reader (fs.readFile) meanwhile
  * blocks a libuv worker in openat (wchan wait_for_partner), then in read. The clock starts at
  * the factory call, or at start() with { start: false }. close() kills a writer still waiting,
  * lets a reader still blocked in open see EOF, and unlinks the FIFO.
@@ -205,19 +205,22 @@ async function lateFifo (options) {
     c.on('error', reject)
     c.on('close', (code) => code === 0 ? resolve() : reject(new Error(`mkfifo ${file} exited ${code}`)))
   })
-  let writer = null
-  let writerDone = null
+  // The writer is spawned now (a spawn costs tens of ms in a big process) and waits for a line
+  // on its stdin: start() is one write, so the clock starts exactly there.
   const sec = (ms) => (ms / 1000).toFixed(3)
+  const script = 'read -r _ || exit 0; sleep "$1"; exec 3>"$3"; sleep "$2"; printf %s "$KS_FIFO_DATA" >&3; exec 3>&-'
+  const writer = spawnTracked('sh', ['-c', script, 'sh', sec(openAfterMs), sec(writeAfterMs - openAfterMs), file], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    env: { ...process.env, KS_FIFO_DATA: data }
+  })
+  writer.on('error', () => {})
+  writer.stdin.on('error', () => {})
+  const writerDone = closedOf.get(writer)
+  let started = false
   function start () {
-    if (writer !== null) return
-    // sh opens the FIFO for writing (blocking until a reader is there), writes, closes.
-    const script = 'sleep "$1"; exec 3>"$3"; sleep "$2"; printf %s "$KS_FIFO_DATA" >&3; exec 3>&-'
-    writer = spawnTracked('sh', ['-c', script, 'sh', sec(openAfterMs), sec(writeAfterMs - openAfterMs), file], {
-      stdio: 'ignore',
-      env: { ...process.env, KS_FIFO_DATA: data }
-    })
-    writerDone = closedOf.get(writer)
-    writer.on('error', () => {})
+    if (started) return
+    started = true
+    writer.stdin.end('go\n')
   }
   if (o.start !== false) start()
   let closing = null
@@ -228,11 +231,11 @@ async function lateFifo (options) {
     data,
     start,
     /** Resolves when the writer has written and exited. */
-    written: () => writerDone === null ? Promise.reject(new Error('lateFifo: not started')) : writerDone,
+    written: () => writerDone,
     close () {
       if (closing) return closing
       closing = (async () => {
-        if (writer !== null) await reap(writer, 'SIGKILL')
+        await reap(writer, 'SIGKILL')
         // A reader blocked in open() has a partner now, and sees EOF once it is closed again.
         try {
           const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
