@@ -801,3 +801,85 @@ export function opentelemetry(options: OpenTelemetryOptions): ExporterHandle & {
   /** The instrument names registered. */
   instruments: string[]
 }
+
+/** What an explained operation waited on (docs/explain.md says which kinds are measured and which modelled). */
+export type WaitKind =
+  | 'tcp-connect' | 'dns' | 'fs' | 'threadpool-queue' | 'socket-read' | 'socket-write'
+  | 'timer' | 'child-process' | 'event-loop-blocked' | 'cpu' | 'unattributed'
+
+export interface BreakdownEntry {
+  kind: WaitKind
+  /** What was waited on: 'host:port' (tcp-connect, socket-*), a hostname (dns), a path (fs, from
+   * the sampler's view of the worker's syscall), argv joined by spaces (child-process),
+   * 'setTimeout N ms' (timer), "fs /tmp/x.fifo of check:disk" (threadpool-queue: what it queued
+   * behind), the blocker (event-loop-blocked); null when unknown. */
+  target: string | null
+  /** Wall time of the operation laid on this cause, ms; every instant is on exactly one entry. */
+  ms: number
+  /** Requests that contributed. */
+  count: number
+  /** Kernel facts: synRetransmits (TCP_INFO tcpi_total_retrans at connect completion or error),
+   * syscall / wchan (/proc/self/task/<tid>/syscall, wchan of the pool worker), sendQueueBytes
+   * (SIOCOUTQ) / notSentBytes (SIOCOUTQNSD) / verdict (socketState) at write completion,
+   * queuedBehind / reason ('pool-full' | 'getaddrinfo-cap'), blockedBy [{ by, ms }], argv, … */
+  evidence: Record<string, unknown> | null
+}
+
+export interface WaterfallRequest {
+  kind: WaitKind
+  target: string | null
+  /** ms after the operation started (hook init time). */
+  startMs: number
+  /** Threadpool requests: time queued before a worker took it (pool model), ms; null otherwise. */
+  queueMs: number | null
+  /** Time executing (pool: model start to completion; others: start to callback), ms. */
+  execMs: number
+  /** When its callback ran, ms after the operation started; null if it had not. */
+  endMs: number | null
+  evidence: Record<string, unknown> | null
+}
+
+export interface ExplainReport {
+  name: string
+  /** Operation wall time, ms (CLOCK_MONOTONIC). */
+  wallMs: number
+  outcome: 'ok' | 'error'
+  /** Sorted by ms, largest first; sums to wallMs (within rounding). */
+  breakdown: BreakdownEntry[]
+  requests: WaterfallRequest[]
+  /** Process-wide counters over the operation's window (not only this operation's). */
+  kernel: {
+    /** /proc/self/io syscr delta. */
+    readCalls: number | null
+    /** /proc/self/io syscw delta. */
+    writeCalls: number | null
+    /** /proc/self/status voluntary + nonvoluntary ctxt switches delta. */
+    contextSwitches: number | null
+    /** Time this thread's loop sat in epoll_wait, ms (uv_metrics_idle_time). */
+    loopWaitMs: number | null
+    /** Loop iterations (prepare/check hooks). */
+    loopIterations: number | null
+  }
+  pool: {
+    /** UV_THREADPOOL_SIZE as libuv reads it (1..1024, default 4). */
+    size: number
+    /** floor((size + 1) / 2): getaddrinfo lookups libuv runs at once. */
+    dnsConcurrencyCap: number
+    /** Time within the operation all workers were busy, by the pool model, ms. */
+    saturatedMs: number
+  }
+  /** The wait sampler over this operation; null when it could not run. */
+  sampler: { intervalMs: number, samples: number, cpuMs: number | null } | null
+}
+
+export interface ExplainOptions {
+  /** Wait sampler period, ms (0.5..1000, default 2). */
+  intervalMs?: number
+}
+
+/** Runs `fn` and explains its wall time; never rejects because fn threw or rejected. */
+export function explain<T>(name: string, fn: () => T | PromiseLike<T>, options?: ExplainOptions):
+  Promise<{ value: T | undefined, error: unknown, report: ExplainReport }>
+
+/** Runs `fn` unchanged (returns what it returns, throws what it throws) and hands the report to onReport. */
+export function attribute<T>(name: string, fn: () => T, options: ExplainOptions & { onReport: (report: ExplainReport) => void }): T

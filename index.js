@@ -11,6 +11,7 @@ const { write, watchBackpressure } = require('./lib/probes/backpressure')
 const { fds, fdsSync, diffFds, fdSummary } = require('./lib/probes/fds')
 const { prometheus } = require('./lib/exporters/prometheus')
 const { opentelemetry } = require('./lib/exporters/opentelemetry')
+const { explain, attribute } = require('./lib/attribution/explain')
 
 if (supported) {
   try {
@@ -36,5 +37,7 @@ module.exports = {
   diffFds,
   fdSummary,
   prometheus,
-  opentelemetry
+  opentelemetry,
+  explain,
+  attribute
 }

@@ -21,6 +21,8 @@ export const {
   diffFds,
   fdSummary,
   prometheus,
-  opentelemetry
+  opentelemetry,
+  explain,
+  attribute
 } = ks
 export default ks

@@ -137,6 +137,14 @@ slots! {
 pub const FD_SUMMARY_TYPES: usize = fd_summary::LEN;
 pub const FD_SUMMARY_PAIRS: usize = FD_SUMMARY_TYPES + TYPE_NAMES.len();
 
+    /// The wait sampler's drain (src/sampler): one episode, a thread seen in one unchanged wait.
+    /// ROLE 0 = a loop thread, 1 = a libuv pool worker; STATE indexes THREAD_STATES; NR is -1
+    /// when running; NAME (the syscall's) / TARGET / WCHAN index the drained string table, -1 for none.
+    sampler_episode {
+        SEQ, TID, ROLE, STATE, NR, NAME, TARGET, WCHAN, FIRST_MS, LAST_MS, SAMPLES, OPEN,
+    }
+}
+
 /// LoopMonitor: the largest history size.
 pub const LOOP_MAX_HISTORY: u32 = 1 << 20;
 
@@ -206,7 +214,7 @@ enum Entry {
 }
 
 /// What `layouts()` exports, by the name JS asks for.
-fn exported() -> [(&'static str, Entry); 7] {
+fn exported() -> [(&'static str, Entry); 8] {
     [
         ("process", Entry::Slots(process::NAMES)),
         ("fdsColumns", Entry::Slots(fds_col::NAMES)),
@@ -215,6 +223,7 @@ fn exported() -> [(&'static str, Entry); 7] {
         ("socket", Entry::Socket),
         ("loopHistory", Entry::Slots(loop_history::NAMES)),
         ("fdSummary", Entry::Slots(fd_summary::NAMES)),
+        ("samplerEpisode", Entry::Slots(sampler_episode::NAMES)),
     ]
 }
 

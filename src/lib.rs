@@ -9,6 +9,7 @@ pub mod layout;
 pub mod loop_monitor;
 pub mod parse;
 pub mod process;
+pub mod sampler;
 pub mod sockdiag;
 pub mod socket;
 pub mod spawn;

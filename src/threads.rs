@@ -267,7 +267,7 @@ pub fn describe_fd(fd: i32) -> Option<String> {
     Some(link)
 }
 
-fn describe_target(target: ArgTarget, args: &[u64; 6]) -> Option<String> {
+pub fn describe_target(target: ArgTarget, args: &[u64; 6]) -> Option<String> {
     match target {
         ArgTarget::Fd(i) => describe_fd(args[i] as i32),
         ArgTarget::Path(i) => read_own_cstring(args[i]),

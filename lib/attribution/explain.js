@@ -1,0 +1,638 @@
+'use strict'
+// explain() and attribute(): run an operation with its requests recorded (hooks.js,
+// channels.js), the wait sampler on (lib/probes/waits.js) and the pool replayed (pool.js), then
+// lay every millisecond of its wall time on one cause. See docs/explain.md.
+
+const hooks = require('./hooks')
+const channels = require('./channels')
+const { replay, poolSize, dnsCap } = require('./pool')
+const { startWaitSampler, stopWaitSampler, WaitReader } = require('../probes/waits')
+const { sample } = require('../probes/process')
+const { monitorLoop } = require('../probes/loop')
+const { socketState } = require('../probes/socket')
+const { invalidArgType, outOfRange } = require('../errors')
+
+const { als, now, state } = hooks
+
+const live = new Set()
+let reader = null
+let monitor = null
+let episodes = new Map() // seq -> episode (the sampler's, kept while explains run)
+let samplerCpu = null
+let nextId = 1
+const syncRuns = [] // { op, fromMs, toMs }: explains' synchronous parts that ran long
+
+const DEFAULT_INTERVAL_MS = 2
+
+// ---------------------------------------------------------------------------------------------
+// lifetime: everything is on only while at least one explain is in flight
+
+function activate () {
+  hooks.enable({ onDone, onConnectInit })
+  channels.subscribe(live)
+  reader = new WaitReader()
+  try {
+    monitor = monitorLoop({ historySize: 16 })
+  } catch {
+    monitor = null
+  }
+}
+
+function deactivate () {
+  hooks.disable()
+  channels.unsubscribe()
+  if (monitor !== null) monitor.close()
+  monitor = null
+  reader = null
+  episodes = new Map()
+  syncRuns.length = 0
+}
+
+function kernelNow () {
+  const k = { readCalls: null, writeCalls: null, contextSwitches: null, loopIdleMs: null, loopIterations: null }
+  try {
+    const s = sample()
+    k.readCalls = s.io.readCalls
+    k.writeCalls = s.io.writeCalls
+    const { voluntary, involuntary } = s.contextSwitches
+    k.contextSwitches = voluntary === null || involuntary === null ? null : voluntary + involuntary
+  } catch {}
+  if (monitor !== null) {
+    try {
+      const st = monitor.stats()
+      k.loopIdleMs = st.idleMs
+      k.loopIterations = st.iterations
+    } catch {}
+  }
+  return k
+}
+
+function begin (name, opts) {
+  if (live.size === 0) activate()
+  const parent = als.getStore() ?? null
+  const op = {
+    id: nextId++,
+    name,
+    parent,
+    startMs: now(),
+    endMs: null,
+    syncEndMs: null,
+    requests: [],
+    extra: [],
+    cpu: [],
+    callbackMs: 0,
+    done: false,
+    intervalMs: opts.intervalMs,
+    sampling: false,
+    k0: null
+  }
+  live.add(op)
+  try {
+    op.sampling = startWaitSampler(opts.intervalMs)
+  } catch {
+    op.sampling = false
+  }
+  op.k0 = kernelNow()
+  op.startMs = now()
+  return op
+}
+
+function drainSampler () {
+  if (reader === null) return
+  try {
+    const d = reader.drain()
+    for (const e of d.episodes) episodes.set(e.seq, e)
+    samplerCpu = { cpuMs: d.cpuMs, activeMs: d.activeMs, samples: d.samples, dropped: d.dropped }
+  } catch {}
+}
+
+function finish (op, outcome) {
+  op.endMs = now()
+  op.done = true
+  const k1 = kernelNow()
+  drainSampler()
+  live.delete(op)
+  let report
+  try {
+    report = build(op, outcome, k1)
+  } finally {
+    if (op.sampling) {
+      try { stopWaitSampler(op.intervalMs) } catch {}
+    }
+    if (live.size === 0) {
+      deactivate()
+    } else {
+      let oldest = Infinity
+      for (const o of live) if (o.startMs < oldest) oldest = o.startMs
+      hooks.prune(oldest)
+      for (const [seq, e] of episodes) if (!e.open && e.lastMs < oldest - 10) episodes.delete(seq)
+    }
+  }
+  return report
+}
+
+// ---------------------------------------------------------------------------------------------
+// evidence read when a request completes (its callback is about to run; the fd is still open)
+
+function peerOfHandle (handle) {
+  try {
+    const o = {}
+    if (handle && typeof handle.getpeername === 'function' && handle.getpeername(o) === 0 && o.address) {
+      return (o.address.includes(':') ? `[${o.address}]` : o.address) + ':' + o.port
+    }
+  } catch {}
+  return null
+}
+
+function socketRecordOf (connectRec) {
+  return state.sockets.get(connectRec.trigger) ?? null
+}
+
+function onConnectInit (rec) {
+  const r = rec.resource
+  rec.target = r && r.address !== undefined
+    ? (String(r.address).includes(':') ? `[${r.address}]` : r.address) + (r.port !== undefined ? ':' + r.port : '')
+    : null
+}
+
+function tcpEvidence (fd) {
+  try {
+    const s = socketState(fd)
+    return s
+  } catch {
+    return null
+  }
+}
+
+function onDone (rec) {
+  if (rec.kind === 'tcp-connect') {
+    const sock = socketRecordOf(rec)
+    const fd = sock && sock.resource && typeof sock.resource.fd === 'number' ? sock.resource.fd : -1
+    const ev = { synRetransmits: null, rttMs: null }
+    if (fd >= 0) {
+      const s = tcpEvidence(fd)
+      if (s !== null && s.tcp !== null) {
+        ev.synRetransmits = s.tcp.totalRetransmits
+        ev.rttMs = s.tcp.rttMs
+      }
+      ev.state = s && s.state
+    }
+    rec.evidence = ev
+  } else if (rec.kind === 'socket-write') {
+    const h = rec.resource && rec.resource.handle
+    rec.target = peerOfHandle(h)
+    const fd = h && typeof h.fd === 'number' ? h.fd : -1
+    const ev = { sendQueueBytes: null, notSentBytes: null, verdict: null, bytes: null }
+    if (rec.resource && typeof rec.resource.bytes === 'number') ev.bytes = rec.resource.bytes
+    if (fd >= 0) {
+      const s = tcpEvidence(fd)
+      if (s !== null) {
+        ev.sendQueueBytes = s.send.queuedBytes
+        ev.notSentBytes = s.send.notSentBytes
+        ev.verdict = s.verdict
+        if (s.tcp !== null) {
+          ev.rwndLimitedMs = s.tcp.rwndLimitedMs ?? null
+          ev.sndbufLimitedMs = s.tcp.sndbufLimitedMs ?? null
+        }
+      }
+    }
+    rec.evidence = ev
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the sampler's view: which worker sat in which call while a pool request ran
+
+const IDLE_CALLS = new Set(['futex'])
+
+function busyPoolEpisodes (fromMs, toMs) {
+  const out = []
+  for (const e of episodes.values()) {
+    if (e.role !== 'pool') continue
+    if (e.lastMs < fromMs || e.firstMs > toMs) continue
+    if (e.syscall !== null && IDLE_CALLS.has(e.syscall)) continue
+    out.push(e)
+  }
+  return out
+}
+
+function loopEpisodes (fromMs, toMs) {
+  const out = []
+  for (const e of episodes.values()) {
+    if (e.role !== 'loop') continue
+    if (e.lastMs < fromMs || e.firstMs > toMs) continue
+    out.push(e)
+  }
+  return out
+}
+
+/** Pairs pool requests with the sampled episodes that fit them best (one each). */
+function matchEpisodes (reqs, starts, interval) {
+  if (reqs.length === 0) return new Map()
+  let lo = Infinity
+  let hi = -Infinity
+  for (let i = 0; i < reqs.length; i++) {
+    if (reqs[i].submitMs < lo) lo = reqs[i].submitMs
+    const d = reqs[i].doneMs ?? Infinity
+    if (d > hi) hi = d
+  }
+  const eps = busyPoolEpisodes(lo, hi)
+  const pairs = []
+  for (let i = 0; i < reqs.length; i++) {
+    const s = starts[i] ?? reqs[i].submitMs
+    const d = reqs[i].doneMs ?? hi
+    for (const e of eps) {
+      const a = e.firstMs - interval
+      const b = e.lastMs + interval
+      const overlap = Math.min(b, d) - Math.max(a, s)
+      if (overlap <= 0) continue
+      const score = overlap - Math.abs(b - d) - Math.abs(Math.max(a, s) - s) * 0.5
+      pairs.push({ i, e, score })
+    }
+  }
+  pairs.sort((x, y) => y.score - x.score)
+  const byReq = new Map()
+  const used = new Set()
+  for (const p of pairs) {
+    if (byReq.has(p.i) || used.has(p.e.seq)) continue
+    byReq.set(p.i, p.e)
+    used.add(p.e.seq)
+  }
+  return byReq
+}
+
+// ---------------------------------------------------------------------------------------------
+// the report
+
+function describeRequest (rec) {
+  const who = rec.op ? rec.op.name : 'unexplained code'
+  return `${rec.pool === 'dns' ? 'dns' : rec.pool === 'work' ? rec.type : 'fs'} ${rec.target ?? '(unknown)'} of ${who}`
+}
+
+function targetOf (rec) {
+  if (rec.target !== undefined && rec.target !== null) return rec.target
+  const r = rec.resource
+  if (rec.type === 'GETADDRINFOREQWRAP' || rec.type === 'GETNAMEINFOREQWRAP') {
+    return r && r.hostname !== undefined ? String(r.hostname) : (r && r.host !== undefined ? `${r.host}:${r.port}` : null)
+  }
+  if (rec.type === 'QUERYWRAP') return r && r.hostname !== undefined ? String(r.hostname) : null
+  return null
+}
+
+const round = (x) => Math.round(x * 1000) / 1000
+
+function build (op, outcome, k1) {
+  const t0 = op.startMs
+  const t1 = op.endMs
+  const interval = op.intervalMs
+  const size = poolSize()
+  const segs = [] // { kind, target, from, to, cls, end, req, evidence }
+  const reqOut = []
+  const push = (seg) => {
+    const from = Math.max(seg.from, t0)
+    const to = Math.min(seg.to, t1)
+    if (to > from) segs.push({ ...seg, from, to })
+  }
+
+  // the pool: every request anyone submitted, replayed; what the sampler saw refines ends
+  const poolRecs = state.pool.filter((r) => r.startMs <= t1 && (r.endMs === null || r.endMs >= t0 - 5000))
+  const phantoms = phantomWork(poolRecs)
+  const all = phantoms.concat(poolRecs).sort((a, b) => a.startMs - b.startMs)
+  const input = all.map((r) => ({ submitMs: r.startMs, doneMs: r.doneMs ?? r.endMs, slow: r.pool === 'dns' }))
+  let model = replay(input, size)
+  const matched = matchEpisodes(input, model.starts, interval)
+  let refined = false
+  for (const [i, e] of matched) {
+    const r = all[i]
+    if (r.phantom) continue
+    if (r.target === undefined || r.target === null) {
+      if (r.pool === 'fs' && e.target !== null) r.target = e.target
+    }
+    r.sampled = { syscall: e.syscall, wchan: e.wchan, state: e.state, samples: e.samples, target: e.target, tid: e.tid }
+    // the worker went idle well before the callback ran: the loop was late
+    // (the work ended after its last sample and before the next: lastMs + interval is the
+    // latest it can have ended, so the loop's part is a lower bound)
+    if (!e.open && r.endMs !== null && e.lastMs + interval * 2 < r.endMs) {
+      const d = Math.min(r.endMs, e.lastMs + interval)
+      if (r.doneMs !== d) { r.doneMs = d; input[i].doneMs = d; refined = true }
+    }
+  }
+  if (refined) model = replay(input, size)
+  for (const r of all) if (r.target === undefined && r.pool === 'dns') r.target = targetOf(r)
+
+  const poolIndex = new Map(all.map((r, i) => [r, i]))
+
+  for (const rec of op.requests) {
+    const end = rec.endMs ?? t1
+    const target = targetOf(rec)
+    if (rec.pool !== null && rec.pool !== undefined) {
+      const i = poolIndex.get(rec)
+      const start = i !== undefined && model.starts[i] !== null ? model.starts[i] : rec.startMs
+      const done = Math.min(rec.doneMs ?? end, end)
+      const kind = rec.pool === 'work' ? 'cpu' : rec.pool
+      const tgt = rec.pool === 'work' ? `threadpool ${rec.type}` : target
+      let queueEv = null
+      if (start - rec.startMs > 0.05) {
+        const behind = new Set()
+        if (i !== undefined && model.freedBy[i] >= 0) behind.add(model.freedBy[i])
+        if (i !== undefined) for (const j of model.behind[i]) behind.add(j)
+        const names = [...behind].map((j) => describeRequest(all[j]))
+        const freed = i !== undefined && model.freedBy[i] >= 0 ? all[model.freedBy[i]] : null
+        const why = freed !== null && freed.pool === 'dns' && rec.pool === 'dns' &&
+          model.behind[i].filter((j) => all[j].pool !== 'dns').length < size
+          ? 'getaddrinfo-cap'
+          : 'pool-full'
+        queueEv = { queuedBehind: names, reason: why, poolSize: size, dnsConcurrencyCap: dnsCap(size) }
+        push({ kind: 'threadpool-queue', target: names[0] ?? 'threadpool', from: rec.startMs, to: start, cls: 2, end, req: rec, evidence: queueEv })
+      }
+      const ev = rec.sampled
+        ? { syscall: rec.sampled.syscall, wchan: rec.sampled.wchan, samples: rec.sampled.samples, type: rec.type }
+        : { type: rec.type, sampled: false }
+      push({ kind, target: tgt, from: start, to: done, cls: 2, end, req: rec, evidence: ev })
+      if (end - done > 0.05) {
+        push({ kind: 'event-loop-blocked', target: null, from: done, to: end, cls: 3, end, req: rec, evidence: null, due: done })
+      }
+      reqOut.push({ rec, kind, target: tgt, start: rec.startMs, queueMs: start - rec.startMs, execMs: done - start, end: rec.endMs, evidence: queueEv ? { ...ev, ...queueEv } : ev })
+    } else if (rec.kind === 'timer') {
+      if (rec.endMs === null) continue
+      const delay = rec.resource && typeof rec.resource._idleTimeout === 'number' ? Math.max(1, rec.resource._idleTimeout) : 1
+      const due = rec.startMs + delay
+      const tgt = `setTimeout ${delay} ms`
+      push({ kind: 'timer', target: tgt, from: rec.startMs, to: Math.min(due, end), cls: 2, end, req: rec, evidence: { delayMs: delay } })
+      if (end - due > 1) push({ kind: 'event-loop-blocked', target: null, from: due, to: end, cls: 3, end, req: rec, evidence: null, due })
+      reqOut.push({ rec, kind: 'timer', target: tgt, start: rec.startMs, queueMs: null, execMs: Math.min(due, end) - rec.startMs, end: rec.endMs, evidence: { delayMs: delay, lateMs: Math.max(0, end - due) } })
+    } else if (rec.kind === 'tcp-connect') {
+      const ev = { ...(rec.evidence ?? { synRetransmits: null }) }
+      const att = op.extra.find((x) => x.kind === 'connect-attempts' && x.socket && x.socket._handle && socketRecordOf(rec) && x.socket._handle === socketRecordOf(rec).resource)
+      if (att !== undefined && att.attempts.length > 0) ev.attempts = att.attempts.map((a) => ({ address: a.address, port: a.port, atMs: round(a.atMs - t0), error: a.error }))
+      if (rec.endMs === null) ev.pending = true
+      push({ kind: 'tcp-connect', target: rec.target ?? null, from: rec.startMs, to: end, cls: 2, end, req: rec, evidence: ev })
+      reqOut.push({ rec, kind: 'tcp-connect', target: rec.target ?? null, start: rec.startMs, queueMs: null, execMs: end - rec.startMs, end: rec.endMs, evidence: ev })
+    } else if (rec.kind === 'socket-write') {
+      const tgt = rec.target ?? peerOfHandle(rec.resource && rec.resource.handle)
+      const ev = rec.evidence ?? {}
+      push({ kind: 'socket-write', target: tgt, from: rec.startMs, to: end, cls: 2, end, req: rec, evidence: ev })
+      reqOut.push({ rec, kind: 'socket-write', target: tgt, start: rec.startMs, queueMs: null, execMs: end - rec.startMs, end: rec.endMs, evidence: ev })
+    } else if (rec.kind === 'child-process') {
+      const c = op.extra.find((x) => x.kind === 'child' && x.handle === rec.resource) ??
+        op.extra.find((x) => x.kind === 'child' && x.child && x.child._handle === rec.resource)
+      const argv = c && c.child && Array.isArray(c.child.spawnargs) && c.child.spawnargs.length > 0 ? c.child.spawnargs : null
+      const tgt = argv !== null ? argv.join(' ') : null
+      const ev = { argv, pid: c && c.child ? c.child.pid ?? null : null, exitCode: c && c.child ? c.child.exitCode : null, signal: c && c.child ? c.child.signalCode : null }
+      push({ kind: 'child-process', target: tgt, from: rec.startMs, to: end, cls: 2, end, req: rec, evidence: ev })
+      reqOut.push({ rec, kind: 'child-process', target: tgt, start: rec.startMs, queueMs: null, execMs: end - rec.startMs, end: rec.endMs, evidence: ev })
+    } else if (rec.kind === 'dns') {
+      push({ kind: 'dns', target, from: rec.startMs, to: end, cls: 2, end, req: rec, evidence: { type: rec.type } })
+      reqOut.push({ rec, kind: 'dns', target, start: rec.startMs, queueMs: null, execMs: end - rec.startMs, end: rec.endMs, evidence: { type: rec.type } })
+    } else if (rec.kind === 'socket') {
+      if (rec.reads === 0 || rec.lastReadMs === null) continue
+      const conn = op.requests.find((x) => x.kind === 'tcp-connect' && x.trigger === rec.id)
+      const from = conn && conn.endMs !== null ? conn.endMs : rec.startMs
+      const tgt = peerOfHandle(rec.resource) ?? (conn ? conn.target : null)
+      rec.target = tgt
+      const ev = { reads: rec.reads }
+      push({ kind: 'socket-read', target: tgt, from, to: rec.lastReadMs, cls: 1, end: rec.lastReadMs, req: rec, evidence: ev })
+      reqOut.push({ rec, kind: 'socket-read', target: tgt, start: from, queueMs: null, execMs: rec.lastReadMs - from, end: rec.lastReadMs, evidence: ev })
+    }
+  }
+  for (const x of op.extra) {
+    if (x.kind !== 'http') continue
+    const end = x.endMs ?? x.headersMs ?? t1
+    const tgt = x.target ?? x.peer ?? (x.host ? String(x.host) : null)
+    const ev = { method: x.method ?? null, path: x.path ?? null, status: x.status ?? null, headersMs: x.headersMs === null ? null : round(x.headersMs - x.startMs) }
+    push({ kind: 'socket-read', target: tgt, from: x.startMs, to: end, cls: 1, end, req: x, evidence: ev })
+    reqOut.push({ rec: x, kind: 'socket-read', target: tgt, start: x.startMs, queueMs: null, execMs: end - x.startMs, end: x.endMs, evidence: ev })
+  }
+
+  // the operation's own synchronous work, and its callbacks
+  if (op.syncEndMs !== null) push({ kind: 'cpu', target: 'synchronous', from: t0, to: op.syncEndMs, cls: 4, end: op.syncEndMs, req: op, evidence: null })
+  for (let k = 0; k < op.cpu.length; k += 2) {
+    push({ kind: 'cpu', target: 'callbacks', from: op.cpu[k], to: op.cpu[k + 1], cls: 4, end: op.cpu[k + 1], req: op, evidence: null })
+  }
+
+  // who kept the loop busy while something of ours was due
+  for (const s of segs) {
+    if (s.kind !== 'event-loop-blocked') continue
+    const by = blockersOf(s.from, s.to, op)
+    s.target = by.length > 0 ? by[0].by : 'event loop'
+    s.evidence = { dueMs: round(s.due - t0), blockedBy: by.slice(0, 5).map((b) => ({ by: b.by, ms: round(b.ms) })) }
+  }
+
+  const breakdown = sweep(segs, t0, t1)
+  const requests = reqOut
+    .sort((a, b) => a.start - b.start)
+    .map((r) => ({
+      kind: r.kind,
+      target: r.target ?? null,
+      startMs: round(r.start - t0),
+      queueMs: r.queueMs === null ? null : round(Math.max(0, r.queueMs)),
+      execMs: round(Math.max(0, r.execMs)),
+      endMs: r.end === null || r.end === undefined ? null : round(r.end - t0),
+      evidence: r.evidence ?? null
+    }))
+
+  let saturatedMs = 0
+  for (const [a, b] of model.saturated) saturatedMs += Math.max(0, Math.min(b, t1) - Math.max(a, t0))
+
+  const k0 = op.k0
+  const d = (a, b) => (a === null || b === null ? null : b - a)
+  return {
+    name: op.name,
+    wallMs: round(t1 - t0),
+    outcome,
+    breakdown,
+    requests,
+    kernel: {
+      readCalls: d(k0.readCalls, k1.readCalls),
+      writeCalls: d(k0.writeCalls, k1.writeCalls),
+      contextSwitches: d(k0.contextSwitches, k1.contextSwitches),
+      loopWaitMs: k0.loopIdleMs === null || k1.loopIdleMs === null ? null : round(k1.loopIdleMs - k0.loopIdleMs),
+      loopIterations: d(k0.loopIterations, k1.loopIterations)
+    },
+    pool: { size, dnsConcurrencyCap: dnsCap(size), saturatedMs: round(saturatedMs) },
+    sampler: op.sampling
+      ? { intervalMs: interval, samples: countSamples(t0, t1), cpuMs: samplerCpu ? round(samplerCpu.cpuMs) : null }
+      : null
+  }
+}
+
+function countSamples (t0, t1) {
+  let n = 0
+  for (const e of episodes.values()) if (e.role === 'loop' && e.lastMs >= t0 && e.firstMs <= t1) n += e.samples
+  return n
+}
+
+/** Pool workers the sampler found busy at its start with work no hook saw (submitted before
+ * the first explain began): they occupy a worker until the sampler saw it go idle. */
+function phantomWork (poolRecs) {
+  const byTid = new Map()
+  for (const e of episodes.values()) {
+    if (e.role !== 'pool') continue
+    const l = byTid.get(e.tid)
+    if (l === undefined) byTid.set(e.tid, [e])
+    else l.push(e)
+  }
+  const firstSubmit = poolRecs.length > 0 ? Math.min(...poolRecs.map((r) => r.startMs)) : Infinity
+  const out = []
+  for (const [tid, list] of byTid) {
+    list.sort((a, b) => a.seq - b.seq)
+    const first = list[0]
+    if (first.syscall === null || IDLE_CALLS.has(first.syscall)) continue
+    if (first.firstMs >= firstSubmit) continue
+    // busy from before anything we saw: until its first idle episode
+    let endMs = null
+    for (const e of list) {
+      if (e.syscall !== null && IDLE_CALLS.has(e.syscall)) { endMs = e.firstMs; break }
+    }
+    out.push({ phantom: true, pool: 'fs', type: 'unknown', op: null, startMs: -Infinity, endMs, doneMs: endMs, target: first.target ?? `${first.syscall} on thread ${tid}`, resource: null })
+  }
+  return out
+}
+
+function blockersOf (from, to, op) {
+  const acc = new Map()
+  const add = (by, a, b) => {
+    const ms = Math.min(b, to) - Math.max(a, from)
+    if (ms <= 0) return
+    acc.set(by, (acc.get(by) ?? 0) + ms)
+  }
+  for (const b of state.blockers) {
+    if (b.op === op) continue
+    add(b.op ? b.op.name : `unexplained ${b.type} callback`, b.fromMs, b.toMs)
+  }
+  for (const r of syncRuns) if (r.op !== op) add(r.op.name, r.fromMs, r.toMs)
+  let running = 0
+  for (const e of loopEpisodes(from, to)) {
+    if (e.syscall !== null && e.syscall !== 'epoll_wait' && e.syscall !== 'epoll_pwait' && e.syscall !== 'epoll_pwait2' && e.samples >= 2) {
+      add(`blocking ${e.syscall}${e.target ? ' ' + e.target : ''} on the loop thread`, e.firstMs, e.lastMs)
+    } else if (e.state === 'running' && e.syscall === null) {
+      running += Math.min(e.lastMs, to) - Math.max(e.firstMs, from)
+    }
+  }
+  const out = [...acc].map(([by, ms]) => ({ by, ms })).sort((a, b) => b.ms - a.ms)
+  // the sampler saw the loop thread running code no hook attributed (a promise continuation,
+  // a callback from before the first explain): named last, as what is known
+  if (running > 0) out.push({ by: 'code running on the loop thread (no explained owner)', ms: running })
+  return out
+}
+
+/** Every instant of [t0, t1] on one segment: the highest class, then the request that ended
+ * last (the critical path); what none covers is 'unattributed'. */
+function sweep (segs, t0, t1) {
+  const cuts = new Set([t0, t1])
+  for (const s of segs) { cuts.add(s.from); cuts.add(s.to) }
+  const xs = [...cuts].sort((a, b) => a - b)
+  const groups = new Map()
+  const order = []
+  for (let k = 0; k + 1 < xs.length; k++) {
+    const a = xs[k]
+    const b = xs[k + 1]
+    if (b <= a) continue
+    let best = null
+    for (const s of segs) {
+      if (s.from > a || s.to < b) continue
+      if (best === null || s.cls > best.cls || (s.cls === best.cls && s.end > best.end)) best = s
+    }
+    const kind = best === null ? 'unattributed' : best.kind
+    const target = best === null ? null : best.target ?? null
+    const key = kind + '\u0000' + (target ?? '')
+    let g = groups.get(key)
+    if (g === undefined) {
+      g = { kind, target, ms: 0, reqs: new Set(), evidence: best === null ? null : best.evidence ?? null }
+      groups.set(key, g)
+      order.push(g)
+    }
+    g.ms += b - a
+    if (best !== null) g.reqs.add(best.req)
+  }
+  const out = order
+    .map((g) => ({ kind: g.kind, target: g.target, ms: round(g.ms), count: g.kind === 'unattributed' ? 0 : g.reqs.size, evidence: plain(g.evidence) }))
+    .filter((g) => g.ms > 0)
+    .sort((x, y) => y.ms - x.ms)
+  return out
+}
+
+function plain (v) {
+  if (v === null || v === undefined) return null
+  return JSON.parse(JSON.stringify(v))
+}
+
+// ---------------------------------------------------------------------------------------------
+// the public functions
+
+function checkArgs (name, fn, options, fnName) {
+  if (typeof name !== 'string') throw invalidArgType('name', 'a string', name)
+  if (typeof fn !== 'function') throw invalidArgType('fn', 'a function', fn)
+  if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'an object', options)
+  const o = options ?? {}
+  let intervalMs = DEFAULT_INTERVAL_MS
+  if (o.intervalMs !== undefined) {
+    if (typeof o.intervalMs !== 'number' || Number.isNaN(o.intervalMs)) throw invalidArgType('options.intervalMs', 'a number', o.intervalMs)
+    if (!(o.intervalMs >= 0.5 && o.intervalMs <= 1000)) throw outOfRange('options.intervalMs', '>= 0.5 and <= 1000', o.intervalMs)
+    intervalMs = o.intervalMs
+  }
+  if (fnName === 'attribute' && typeof o.onReport !== 'function') throw invalidArgType('options.onReport', 'a function', o.onReport)
+  return { intervalMs, onReport: o.onReport }
+}
+
+function runSync (op, fn) {
+  try {
+    return als.run(op, fn)
+  } finally {
+    op.syncEndMs = now()
+    if (op.syncEndMs - op.startMs >= 2) syncRuns.push({ op, fromMs: op.startMs, toMs: op.syncEndMs })
+  }
+}
+
+/** Runs `fn` and explains where its time went; never rejects because `fn` failed. */
+async function explain (name, fn, options) {
+  const opts = checkArgs(name, fn, options, 'explain')
+  const op = begin(name, opts)
+  let value
+  let error
+  let outcome = 'ok'
+  try {
+    const r = runSync(op, fn)
+    value = r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function' ? await r : r
+  } catch (err) {
+    error = err
+    outcome = 'error'
+  }
+  const report = finish(op, outcome)
+  return { value, error, report }
+}
+
+/** Runs `fn` as it is (its return value, its throw) and hands the report to `onReport`. */
+function attribute (name, fn, options) {
+  const opts = checkArgs(name, fn, options, 'attribute')
+  const op = begin(name, opts)
+  const deliver = (outcome) => {
+    let report
+    try {
+      report = finish(op, outcome)
+    } catch (err) {
+      process.emitWarning(`kernelscope: attribute() could not build the report: ${err && err.message}`)
+      return
+    }
+    try {
+      opts.onReport(report)
+    } catch (err) {
+      process.nextTick(() => { throw err })
+    }
+  }
+  let r
+  try {
+    r = runSync(op, fn)
+  } catch (err) {
+    deliver('error')
+    throw err
+  }
+  if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+    r.then(() => deliver('ok'), () => deliver('error'))
+    return r
+  }
+  deliver('ok')
+  return r
+}
+
+module.exports = { explain, attribute }

@@ -1,0 +1,205 @@
+'use strict'
+// Which explained operation owns each libuv request: an AsyncLocalStorage holds the operation,
+// and an async_hooks `init` reads it for the request types that wait on something (fs, DNS,
+// connect, writes, children, timers, sockets). `before` marks when a request's callback ran,
+// `after` how long it ran. Enabled only while an explain is in flight; no destroy hook (it
+// costs 5-10x); `trackPromises: false` where the running Node has it (detected by behaviour).
+
+const { AsyncLocalStorage, createHook } = require('node:async_hooks')
+
+// performance.now() is uv_hrtime() minus a fixed origin: one subtraction away from the
+// CLOCK_MONOTONIC milliseconds the sampler and process.hrtime() use.
+const { performance } = require('node:perf_hooks')
+const ORIGIN = (() => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 - performance.now() })()
+const now = () => performance.now() + ORIGIN
+
+/** libuv pool work: 'fs' | 'dns' (getaddrinfo, the capped "slow I/O" kind) | 'work'. */
+const POOL = {
+  FSREQCALLBACK: 'fs',
+  FSREQPROMISE: 'fs',
+  FILEHANDLECLOSEREQ: 'fs',
+  GETADDRINFOREQWRAP: 'dns',
+  GETNAMEINFOREQWRAP: 'dns',
+  PBKDF2REQUEST: 'work',
+  SCRYPTREQUEST: 'work',
+  RANDOMBYTESREQUEST: 'work',
+  RANDOMPRIMEREQUEST: 'work',
+  CHECKPRIMEREQUEST: 'work',
+  HASHREQUEST: 'work',
+  KEYGENREQUEST: 'work',
+  ZLIB: 'work'
+}
+
+/** The request types recorded, with the kind they explain. */
+const KIND = {
+  FSREQCALLBACK: 'fs',
+  FSREQPROMISE: 'fs',
+  FILEHANDLECLOSEREQ: 'fs',
+  GETADDRINFOREQWRAP: 'dns',
+  GETNAMEINFOREQWRAP: 'dns',
+  QUERYWRAP: 'dns',
+  TCPCONNECTWRAP: 'tcp-connect',
+  PIPECONNECTWRAP: 'tcp-connect',
+  WRITEWRAP: 'socket-write',
+  SHUTDOWNWRAP: 'socket-write',
+  PROCESSWRAP: 'child-process',
+  Timeout: 'timer',
+  TCPWRAP: 'socket',
+  PBKDF2REQUEST: 'work',
+  SCRYPTREQUEST: 'work',
+  RANDOMBYTESREQUEST: 'work',
+  RANDOMPRIMEREQUEST: 'work',
+  CHECKPRIMEREQUEST: 'work',
+  HASHREQUEST: 'work',
+  KEYGENREQUEST: 'work',
+  ZLIB: 'work'
+}
+
+const als = new AsyncLocalStorage()
+
+let promiseFree = null
+/** Whether createHook({ trackPromises: false }) really leaves promises out (Node 22.24+,
+ * 24.14+, 25.6+): tried once, not read from the version. */
+function hooksCanSkipPromises () {
+  if (promiseFree === null) {
+    let seen = false
+    try {
+      const h = createHook({ init (id, type) { if (type === 'PROMISE') seen = true }, trackPromises: false })
+      h.enable()
+      Promise.resolve()
+      h.disable()
+      promiseFree = !seen
+    } catch {
+      promiseFree = false
+    }
+  }
+  return promiseFree
+}
+
+/**
+ * The recorder: `records` maps asyncId -> request record while its callback has not run;
+ * `pool` lists every pool request seen (any owner) for the scheduler model; `blockers`
+ * lists callbacks that ran long (who kept the loop busy).
+ */
+const state = {
+  records: new Map(),
+  sockets: new Map(), // TCPWRAP asyncId -> socket record (reads), kept while explains run
+  pool: [],
+  blockers: [],
+  current: null,
+  currentAt: 0
+}
+
+/** Callbacks at least this long are kept as possible blockers of other operations. */
+const BLOCKER_MS = 2
+
+function owners (op, rec) {
+  for (let o = op; o !== null; o = o.parent) {
+    if (o.done) continue
+    o.requests.push(rec)
+  }
+}
+
+function init (asyncId, type, triggerAsyncId, resource) {
+  const kind = KIND[type]
+  if (kind === undefined) return
+  const op = als.getStore() ?? null
+  const pool = POOL[type]
+  if (op === null && pool === undefined) return
+  const rec = {
+    id: asyncId,
+    type,
+    kind,
+    op,
+    startMs: now(),
+    endMs: null,
+    resource,
+    trigger: triggerAsyncId,
+    pool: pool ?? null,
+    lastReadMs: null,
+    reads: 0,
+    evidence: null
+  }
+  if (kind === 'socket') {
+    state.sockets.set(asyncId, rec)
+    if (op !== null) owners(op, rec)
+    return
+  }
+  state.records.set(asyncId, rec)
+  if (pool !== undefined && pool !== null) state.pool.push(rec)
+  if (op !== null) owners(op, rec)
+  if (kind === 'tcp-connect' && op !== null) onConnectInit(rec)
+}
+
+let onDone = () => {}
+let onConnectInit = () => {}
+
+function before (asyncId) {
+  const t = now()
+  let rec = state.records.get(asyncId)
+  if (rec !== undefined) {
+    if (rec.endMs === null) {
+      rec.endMs = t
+      if (rec.op !== null && (rec.kind === 'tcp-connect' || rec.kind === 'socket-write')) onDone(rec)
+    }
+    if (rec.kind !== 'timer') state.records.delete(asyncId)
+  } else {
+    rec = state.sockets.get(asyncId)
+    if (rec === undefined) return
+    rec.lastReadMs = t
+    rec.reads++
+  }
+  state.current = rec
+  state.currentAt = t
+}
+
+function after (asyncId) {
+  const rec = state.current
+  if (rec === null || rec.id !== asyncId) return
+  const t = now()
+  const ms = t - state.currentAt
+  if (rec.op !== null) {
+    rec.op.callbackMs += ms
+    rec.op.cpu.push(state.currentAt, t)
+  }
+  if (ms >= BLOCKER_MS) state.blockers.push({ op: rec.op, type: rec.type, fromMs: state.currentAt, toMs: t })
+  state.current = null
+}
+
+let hook = null
+let enabled = false
+
+function enable (callbacks) {
+  onDone = callbacks.onDone
+  onConnectInit = callbacks.onConnectInit
+  if (hook === null) {
+    const h = { init, before, after }
+    if (hooksCanSkipPromises()) h.trackPromises = false
+    hook = createHook(h)
+  }
+  if (!enabled) {
+    hook.enable()
+    enabled = true
+  }
+}
+
+function disable () {
+  if (enabled) {
+    hook.disable()
+    enabled = false
+  }
+  als.disable()
+  state.records.clear()
+  state.sockets.clear()
+  state.pool = []
+  state.blockers = []
+  state.current = null
+}
+
+/** Forgets pool requests and blockers that ended before `ms` (no running explain needs them). */
+function prune (ms) {
+  if (state.pool.length > 256) state.pool = state.pool.filter((r) => r.endMs === null || r.endMs >= ms)
+  if (state.blockers.length > 256) state.blockers = state.blockers.filter((b) => b.toMs >= ms)
+}
+
+module.exports = { als, state, now, enable, disable, prune, hooksCanSkipPromises, KIND, POOL }
