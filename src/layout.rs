@@ -137,6 +137,7 @@ slots! {
 pub const FD_SUMMARY_TYPES: usize = fd_summary::LEN;
 pub const FD_SUMMARY_PAIRS: usize = FD_SUMMARY_TYPES + TYPE_NAMES.len();
 
+slots! {
     /// The wait sampler's drain (src/sampler): one episode, a thread seen in one unchanged wait.
     /// ROLE 0 = a loop thread, 1 = a libuv pool worker; STATE indexes THREAD_STATES; NR is -1
     /// when running; NAME (the syscall's) / TARGET / WCHAN index the drained string table, -1 for none.
