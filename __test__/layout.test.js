@@ -30,6 +30,8 @@ test('every slot the addon declares is read by lib/, and lib/ reads no other', a
   } finally {
     await new Promise((resolve) => server.close(resolve))
   }
+  // the wait sampler's reader reads its layout at the first drain (an explain's end)
+  await ks.explain('layout', () => {})
   const { layouts } = layout.declared()
   const reads = layout.readNames()
   const names = Object.keys(layouts).sort()
