@@ -1,6 +1,7 @@
 //! kernelscope: the kernel's view of a Node.js process, from inside it.
 #![deny(clippy::all)]
 
+pub mod audit;
 pub mod error;
 pub mod fd_summary;
 pub mod fds;

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::error::last_errno;
 
+pub mod trace;
 pub mod uv;
 
 pub type SysResult<T> = Result<T, i32>;
