@@ -155,15 +155,24 @@ function openMode (flags) {
 
 // Events from the tracer, judged: { …event, allowed, reason, package, lifecycle }.
 function judge (outcome, rootPid, rules, home) {
+  // audit itself may run inside an npm script ("audit": "kernelscope audit -- npm ci"): that
+  // script's name is in every process's environment and says nothing about the command's tree
+  const outer = [process.env.npm_package_name ?? null, process.env.npm_lifecycle_event ?? null]
   const procs = new Map()
   for (const p of outcome.processes) {
+    let lifecycle = text(p.lifecycle)
+    let pkg = text(p.package)
+    if (lifecycle === outer[1] && pkg === outer[0]) {
+      lifecycle = null
+      pkg = null
+    }
     procs.set(p.pid, {
       pid: p.pid,
       ppid: p.ppid ?? null,
       argv: p.argv.map(text),
       exe: text(p.exe),
-      package: text(p.package),
-      lifecycle: text(p.lifecycle),
+      package: pkg,
+      lifecycle,
       startMs: p.startMs,
       endMs: p.endMs ?? null,
       status: p.status ?? null,

@@ -3,30 +3,24 @@
 // a dedicated native thread, poll for its outcome, forward signals to it. Only the audit CLI
 // calls this; requiring kernelscope never starts a tracer.
 
-const { native } = require('../native')
-const { fromNative } = require('../errors')
+const { native, call } = require('../native')
 
 const POLL_MS = 5
 
 // options: { file, argv, env, strict, sensitive: { files, dirs, names, namePrefixes }, maxEvents }
 // Resolves { pid, outcome: Promise, forward(signal) } once the child is seized and running.
 function startAudit (options) {
-  let session
-  try {
-    session = native().auditStart({
-      file: options.file,
-      argv: options.argv,
-      env: options.env,
-      strict: Boolean(options.strict),
-      sensitiveFiles: options.sensitive.files,
-      sensitiveDirs: options.sensitive.dirs,
-      sensitiveNames: options.sensitive.names,
-      sensitiveNamePrefixes: options.sensitive.namePrefixes,
-      maxEvents: options.maxEvents
-    })
-  } catch (err) {
-    throw fromNative(err)
-  }
+  const session = call(() => native().auditStart({
+    file: options.file,
+    argv: options.argv,
+    env: options.env,
+    strict: Boolean(options.strict),
+    sensitiveFiles: options.sensitive.files,
+    sensitiveDirs: options.sensitive.dirs,
+    sensitiveNames: options.sensitive.names,
+    sensitiveNamePrefixes: options.sensitive.namePrefixes,
+    maxEvents: options.maxEvents
+  }))
   const outcome = new Promise((resolve) => {
     const timer = setInterval(() => {
       const r = session.poll()

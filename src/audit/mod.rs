@@ -244,26 +244,24 @@ pub fn audit_start(options: AuditOptions) -> Result<AuditSession> {
     let shared = Arc::new(Mutex::new(Shared::default()));
     let (tx, rx) = mpsc::channel();
     let for_thread = shared.clone();
-    let spawned = std::thread::Builder::new()
-        .name("ks-audit".into())
-        .spawn(move || {
-            // ptrace ties every tracee to this thread: it runs the whole trace and then ends
-            let guard = for_thread.clone();
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                tracer::trace(plan, cfg, for_thread, tx)
-            }));
-            if r.is_err() {
-                if let Ok(mut s) = guard.lock() {
-                    if s.outcome.is_none() {
-                        s.outcome = Some(tracer::Outcome {
-                            error: Some("the tracer thread panicked".into()),
-                            ..Default::default()
-                        });
-                    }
-                    s.finished = true;
+    // ptrace ties every tracee to the thread that attached it: this one runs the whole trace
+    let spawned = crate::spawn::spawn_named("kernelscope-audit", move || {
+        let guard = for_thread.clone();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            tracer::trace(plan, cfg, for_thread, tx)
+        }));
+        if r.is_err() {
+            if let Ok(mut s) = guard.lock() {
+                if s.outcome.is_none() {
+                    s.outcome = Some(tracer::Outcome {
+                        error: Some("the tracer thread panicked".into()),
+                        ..Default::default()
+                    });
                 }
+                s.finished = true;
             }
-        });
+        }
+    });
     if let Err(e) = spawned {
         return Err(sys_error(
             "pthread_create",
