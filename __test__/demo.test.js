@@ -1,0 +1,122 @@
+'use strict'
+// `kernelscope demo` as a user runs it: a child process, exit 0 well under 30 s, and per check
+// the wait kernelscope names is the one the test bed injected (kind, target, a generous ms
+// range), with no check showing another's targets. The injections are the demo's own record
+// of what it did (which listener, which FIFO, which delay); the bounds are wide because the
+// machine is shared.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { performance } = require('node:perf_hooks')
+const ks = require('..')
+
+const BIN = path.join(__dirname, '..', 'bin', 'kernelscope.js')
+const CAN_RUN = ks.supported && typeof ks.explain === 'function'
+
+function runDemo (args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const env2 = { ...process.env, ...env }
+    delete env2.UV_THREADPOOL_SIZE // the demo sets it itself (it restarts with it)
+    const child = spawn(process.execPath, [BIN, 'demo', ...args], { env: env2, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d })
+    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d })
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 }))
+  })
+}
+
+function alive (pid) {
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
+const dominant = (report) => report.breakdown.reduce((best, e) => (best === null || e.ms > best.ms ? e : best), null)
+
+// Kinds whose target is a thing the check itself touched; another check's target there is cross-talk.
+const OWN_TARGET_KINDS = new Set(['tcp-connect', 'dns', 'fs', 'socket-read', 'socket-write', 'child-process'])
+
+test('kernelscope demo --help and a bad option', async () => {
+  const help = await runDemo(['--help'])
+  assert.equal(help.code, 0)
+  assert.match(help.stdout, /usage: kernelscope demo/)
+  const bad = await runDemo(['--nope'])
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /unknown option '--nope'/)
+})
+
+test('kernelscope demo --json: each check names the wait the test bed injected, within 30 s', { skip: !CAN_RUN && 'kernelscope or ks.explain is not available here' }, async () => {
+  const run = await runDemo(['--json'])
+  assert.equal(run.code, 0, `exit ${run.code} ${run.signal || ''}: ${run.stderr}`)
+  assert.ok(run.ms < 30000, `the demo took ${run.ms} ms`)
+  assert.match(run.stderr, /22 checks running at once/, 'progress is shown')
+  const result = JSON.parse(run.stdout)
+  assert.equal(result.checks.length, 22)
+  assert.equal(result.threadpoolSize, 4)
+  assert.equal(result.threadpoolWorkersSeen, 4, 'the bot process ran 4 libuv workers (/proc task names/roles)')
+
+  const fifoPaths = result.services.fifos.map((f) => f.path)
+  const problems = new Map() // check name -> [problem]
+  const note = (c, msg) => { if (!problems.has(c)) problems.set(c, []); problems.get(c).push(msg) }
+  for (const c of result.checks) {
+    const r = c.report
+    assert.equal(c.outcome, 'ok', `${c.name} failed: ${JSON.stringify(c.error)}`)
+    assert.equal(r.name, c.name)
+    const sum = r.breakdown.reduce((n, e) => n + e.ms, 0)
+    if (Math.abs(sum - r.wallMs) > 1) note(c, `breakdown sums to ${sum} ms, wallMs ${r.wallMs}`)
+
+    // No cross-talk: every target of this check's own kinds is one of its own.
+    for (const e of r.breakdown) {
+      if (OWN_TARGET_KINDS.has(e.kind) && e.target !== null && !c.own.includes(e.target)) note(c, `${e.kind} ${e.target} is not this check's`)
+    }
+    for (const q of r.requests || []) {
+      if (OWN_TARGET_KINDS.has(q.kind) && q.target !== null && !c.own.includes(q.target)) note(c, `request ${q.kind} ${q.target} is not this check's`)
+    }
+
+    const inj = c.injected
+    if (inj.kind === null) continue // fast checks: no injected wait, only the no-cross-talk rule
+    const d = dominant(r)
+    if (d === null || d.kind !== inj.kind) { note(c, `dominant ${d && d.kind} (${d && d.ms} ms), injected ${inj.kind}`); continue }
+    if (inj.target !== null && ['fs', 'tcp-connect', 'socket-read', 'socket-write', 'child-process'].includes(inj.kind) && d.target !== inj.target) {
+      note(c, `target ${d.target}, injected ${inj.target}`)
+    }
+    const lo = inj.kind === 'event-loop-blocked' || inj.kind === 'cpu' ? 0.6 * inj.ms : 0.8 * inj.ms
+    if (!(d.ms >= lo && d.ms <= inj.ms + 3000)) note(c, `${d.kind} ${d.ms} ms, injected ~${inj.ms} ms`)
+    if (inj.kind === 'tcp-connect' && !(d.evidence && d.evidence.synRetransmits >= 1)) note(c, `no synRetransmits in ${JSON.stringify(d.evidence)}`)
+    if (inj.kind === 'threadpool-queue') {
+      // it queued behind the FIFO reads of the file checks: the entry names one of them
+      const text = JSON.stringify(d)
+      if (!fifoPaths.some((p) => text.includes(p))) note(c, `queued behind ${text}, which names none of the FIFOs`)
+    }
+  }
+  const failures = [...problems].map(([c, list]) => `${c.name}: ${list.join('; ')}\n    breakdown: ` +
+    c.report.breakdown.map((e) => `${e.kind} ${e.target} ${e.ms} ms ${JSON.stringify(e.evidence)}`).join(' | '))
+  if (failures.length > 0) assert.fail(`${failures.length} checks not explained as injected:\n${failures.join('\n')}`)
+
+  // The snapshot saw the libuv workers in openat on the FIFOs (the pool full of late reads).
+  const inFifo = result.snapshot.threads.filter((t) => t.role === 'libuv-worker' && t.syscall === 'openat' && fifoPaths.includes(t.target))
+  if (result.snapshot.atMs < 550) assert.ok(inFifo.length >= 3, `workers in openat on the FIFOs: ${JSON.stringify(result.snapshot.threads)}`)
+  if (result.snapshot.atMs < 900) assert.ok((result.snapshot.fds.sockets['tcp syn-sent'] || 0) >= 3, `3 connects in syn-sent: ${JSON.stringify(result.snapshot.fds)}`)
+  assert.ok(result.loop.stats.iterationMs.maxMs >= 250, 'the loop saw the 300 ms busy loop')
+
+  // Everything the demo made is gone.
+  assert.equal(fs.existsSync(result.services.dir), false, 'the FIFO directory is removed')
+  for (const s of ['listener', 'upstream', 'peer']) assert.equal(alive(result.services[s].pid), false, `${s} process reaped`)
+})
+
+test('kernelscope demo: the text table, at most 100 columns', { skip: !CAN_RUN && 'kernelscope or ks.explain is not available here' }, async () => {
+  const run = await runDemo([])
+  assert.equal(run.code, 0, run.stderr)
+  const lines = run.stdout.split('\n')
+  for (const l of lines) assert.ok(l.length <= 100, `line of ${l.length} columns: ${l}`)
+  for (const name of ['file:config', 'dns:lookup-1', 'tcp:db-primary', 'http:orders', 'upload:metrics', 'timer:heartbeat', 'cpu:render-report', 'exec:backup']) {
+    assert.ok(lines.some((l) => l.startsWith(name + ' ')), `a line for ${name}`)
+  }
+  assert.ok(lines.some((l) => /^tcp:db-primary\s+\d+\s+tcp-connect\s/.test(l)), 'tcp:db-primary waited on tcp-connect')
+  assert.match(run.stdout, /event loop while the checks ran/)
+  assert.match(run.stdout, /threads at \d+/)
+  assert.match(run.stdout, /descriptors: \d+ open/)
+})
