@@ -100,7 +100,7 @@ test('kernelscope demo --json: each check names the wait the test bed injected, 
   const inFifo = result.snapshot.threads.filter((t) => t.role === 'libuv-worker' && t.syscall === 'openat' && fifoPaths.includes(t.target))
   if (result.snapshot.atMs < 550) assert.ok(inFifo.length >= 3, `workers in openat on the FIFOs: ${JSON.stringify(result.snapshot.threads)}`)
   if (result.snapshot.atMs < 900) assert.ok((result.snapshot.fds.sockets['tcp syn-sent'] || 0) >= 3, `3 connects in syn-sent: ${JSON.stringify(result.snapshot.fds)}`)
-  assert.ok(result.loop.stats.iterationMs.maxMs >= 250, 'the loop saw the 300 ms busy loop')
+  assert.ok(result.loop.stats.iterationMs.maxMs >= 300, 'the loop saw the 350 ms busy loop')
 
   // Everything the demo made is gone.
   assert.equal(fs.existsSync(result.services.dir), false, 'the FIFO directory is removed')

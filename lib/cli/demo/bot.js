@@ -21,15 +21,15 @@ const POOL_SIZE = 4 // the bot runs with UV_THREADPOOL_SIZE=4: four late FIFO re
 
 // Injected delays (ms after the checks start).
 const FIFO_WRITERS = [['config', 600], ['feature-flags', 800], ['certs', 1000], ['inventory', 1200]]
-const HTTP_SLOW = [['orders', 400], ['payments', 700], ['search', 900]]
+const HTTP_SLOW = [['orders', 500], ['payments', 800], ['search', 1000]]
 const HTTP_FAST = ['health', 'version']
 const TCP_CHECKS = ['db-primary', 'cache', 'queue']
 const DNS_CHECKS = 5
-const HOG = { afterMs: 100, ms: 300 }
-const TIMER_MS = 150
+const HOG = { afterMs: 250, ms: 350 } // late enough that the checks' connects are dispatched first
+const TIMER_MS = 270
 const CHILD_MS = 500
-const UPLOAD = { bytes: 8 * 2 ** 20, resumeAfterMs: 700 }
-const SNAPSHOT_AT_MS = 450
+const UPLOAD = { bytes: 8 * 2 ** 20, resumeAfterMs: 1000 }
+const SNAPSHOT_AT_MS = 200
 
 function httpGet (url) {
   return new Promise((resolve, reject) => {
