@@ -19,15 +19,16 @@ const services = require('./services')
 
 const POOL_SIZE = 4 // the bot runs with UV_THREADPOOL_SIZE=4: four late FIFO reads fill the pool
 
-// Injected delays (ms after the checks start).
-const FIFO_WRITERS = [['config', 600], ['feature-flags', 800], ['certs', 1000], ['inventory', 1200]]
-const HTTP_SLOW = [['orders', 500], ['payments', 800], ['search', 1000]]
+// Injected delays (ms after the checks start). Only the timer check is due while the busy loop
+// runs (250-600 ms); every other wait ends after it, so each check has one clear cause.
+const FIFO_WRITERS = [['config', 700], ['feature-flags', 900], ['certs', 1100], ['inventory', 1300]]
+const HTTP_SLOW = [['orders', 700], ['payments', 900], ['search', 1100]]
 const HTTP_FAST = ['health', 'version']
 const TCP_CHECKS = ['db-primary', 'cache', 'queue']
 const DNS_CHECKS = 5
 const HOG = { afterMs: 250, ms: 350 } // late enough that the checks' connects are dispatched first
 const TIMER_MS = 270
-const CHILD_MS = 500
+const CHILD_MS = 700
 const UPLOAD = { bytes: 8 * 2 ** 20, resumeAfterMs: 1000 }
 const SNAPSHOT_AT_MS = 200
 
