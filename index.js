@@ -12,6 +12,7 @@ const { fds, fdsSync, diffFds, fdSummary } = require('./lib/probes/fds')
 const { prometheus } = require('./lib/exporters/prometheus')
 const { opentelemetry } = require('./lib/exporters/opentelemetry')
 const { explain, attribute } = require('./lib/attribution/explain')
+const { middleware } = require('./lib/middleware/http')
 
 if (supported) {
   try {
@@ -39,5 +40,6 @@ module.exports = {
   prometheus,
   opentelemetry,
   explain,
-  attribute
+  attribute,
+  middleware
 }

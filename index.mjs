@@ -23,6 +23,7 @@ export const {
   prometheus,
   opentelemetry,
   explain,
-  attribute
+  attribute,
+  middleware
 } = ks
 export default ks

@@ -1,0 +1,76 @@
+'use strict'
+// ks.middleware(options): per-request attribution for node:http handlers, express and connect.
+// `app.use(ks.middleware(opts))`, or `http.createServer(ks.middleware(opts).wrap(handler))`.
+// Each request runs inside one explained operation; a request slower than thresholdMs is logged
+// once with what it waited on; with serverTiming the response carries the breakdown.
+
+const { middlewareOptions, logObject, log, serverTimingValue, track, handle: newHandle } = require('./core')
+
+function routeOf (req) {
+  if (req.route && typeof req.route.path === 'string') return (req.baseUrl || '') + req.route.path
+  const url = req.originalUrl || req.url || ''
+  const q = url.indexOf('?')
+  return q < 0 ? url : url.slice(0, q)
+}
+
+function middleware (options) {
+  const o = middlewareOptions(options)
+  const logger = o.logger
+
+  function handle (req, res, next) {
+    const method = req.method
+    // Everything that watches the response is in place before the handler runs (inside
+    // track(), synchronously): a handler may end the response at once.
+    const t = newHandle()
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      t.end()
+    }
+    if (o.serverTiming) {
+      // The header must go before the body: end() waits for the report (a microtask or two
+      // after the operation closes) when nothing has been sent yet.
+      const origEnd = res.end
+      res.end = function (...args) {
+        res.end = origEnd
+        if (res.headersSent) {
+          end()
+          return origEnd.apply(this, args)
+        }
+        end()
+        t.report.then((report) => {
+          try {
+            if (report !== null && !res.headersSent) res.setHeader('Server-Timing', serverTimingValue(report))
+          } catch {}
+          origEnd.apply(res, args)
+        })
+        return this
+      }
+    }
+    res.once('finish', end)
+    res.once('close', end)
+    track(`${method} ${req.url}`, next, t)
+    t.report.then((report) => {
+      if (report === null || report.wallMs < o.thresholdMs) return
+      const done = () => log(logger, o.field, logObject({ method, route: routeOf(req), status: res.statusCode }, report))
+      if (res.writableFinished || res.destroyed) done()
+      else { res.once('finish', done); res.once('close', () => { if (!res.writableFinished) done() }) }
+    })
+  }
+
+  function mw (req, res, next) {
+    handle(req, res, typeof next === 'function' ? () => next() : () => {})
+  }
+  /** A node:http request listener with attribution around `handler(req, res)`. */
+  mw.wrap = function wrap (handler) {
+    if (typeof handler !== 'function') {
+      const { invalidArgType } = require('../errors')
+      throw invalidArgType('handler', 'a function', handler)
+    }
+    return function (req, res) { handle(req, res, () => handler.call(this, req, res)) }
+  }
+  return mw
+}
+
+module.exports = { middleware, routeOf }
