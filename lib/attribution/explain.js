@@ -24,6 +24,10 @@ const syncRuns = [] // { op, fromMs, toMs }: explains' synchronous parts that ra
 
 const DEFAULT_INTERVAL_MS = 2
 
+// Every finished report is published here ({ report }): `kernelscope run`'s recorder subscribes
+// (lib/cli/register.js). Without a subscriber a publish costs nothing measurable.
+const reportChannel = require('node:diagnostics_channel').channel('kernelscope:report')
+
 // ---------------------------------------------------------------------------------------------
 // lifetime: everything is on only while at least one explain is in flight
 
@@ -127,6 +131,9 @@ function finish (op, outcome) {
       hooks.prune(oldest)
       for (const [seq, e] of episodes) if (!e.open && e.lastMs < oldest - 10) episodes.delete(seq)
     }
+  }
+  if (reportChannel.hasSubscribers) {
+    try { reportChannel.publish({ report }) } catch {}
   }
   return report
 }
