@@ -193,3 +193,29 @@ test('run --report out.html: headless Chromium renders the plots, no console err
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('run records every explained operation with its breakdown, and draws its waterfall', async () => {
+  const dir = tmpdir()
+  try {
+    const out = path.join(dir, 'checks.json')
+    const r = await cli(['run', '--report', out, '--interval', '50', '--', 'node', path.join(__dirname, 'fixtures', 'run-checks.js')], { cwd: dir })
+    assert.equal(r.code, 0, r.stderr)
+    const seen = JSON.parse(r.stdout.split('\n')[0])
+    const doc = readJson(out)
+    assert.equal(validate(doc), true, JSON.stringify(validate.errors))
+    const main = doc.processes.find((p) => p.pid === seen.pid)
+    assert.equal(main.operations.seen, 2)
+    const names = main.operations.kept.map((o) => o.report.name)
+    assert.deepEqual(names, ['read late fifo', 'short timer'], 'slowest first')
+    const fifoOp = main.operations.kept[0].report
+    assert.equal(fifoOp.wallMs, seen.walls[0])
+    assert.ok(fifoOp.breakdown.some((b) => b.kind === 'fs' && b.target === seen.fifo), JSON.stringify(fifoOp.breakdown))
+    const html = path.join(dir, 'checks.html')
+    assert.equal((await cli(['report', out, '-o', html], { cwd: dir })).code, 0)
+    const page = fs.readFileSync(html, 'utf8')
+    assert.equal((page.match(/data-plot="waterfall"/g) || []).length, 2)
+    assert.ok(page.includes(seen.fifo))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
