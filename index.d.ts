@@ -883,3 +883,52 @@ export function explain<T>(name: string, fn: () => T | PromiseLike<T>, options?:
 
 /** Runs `fn` unchanged (returns what it returns, throws what it throws) and hands the report to onReport. */
 export function attribute<T>(name: string, fn: () => T, options: ExplainOptions & { onReport: (report: ExplainReport) => void }): T
+
+// ---------------------------------------------------------------------------------------------
+// HTTP middleware (docs/middleware.md); kernelscope/koa and kernelscope/fastify take the same options
+// ---------------------------------------------------------------------------------------------
+
+export interface MiddlewareLogger {
+  warn?(obj: object, msg?: string): void
+  info?(obj: object, msg?: string): void
+}
+
+export interface MiddlewareOptions {
+  /** Requests whose explained wall time is at least this many ms are logged (default 500). */
+  thresholdMs?: number
+  /** pino or anything with .warn/.info (called as warn({ [field]: entry }, msg)); fastify default: request.log. */
+  logger?: MiddlewareLogger
+  /** Add a W3C Server-Timing header (`ks;dur=…, ks-<kind>;dur=…;desc="<target>"`); default false. */
+  serverTiming?: boolean
+  /** Log field, and fastify's request decorator (default 'kernelscope'). */
+  field?: string
+  /** 'after-slow' (default): requests are only timed until their method + path was slow once, then explained for explainForMs; 'always': every request explained (~0.2-0.4 ms CPU each). */
+  explain?: 'after-slow' | 'always'
+  /** How long a method + path stays explained after a slow request, ms (default 60000). */
+  explainForMs?: number
+}
+
+/** The object logged under `field` for a slow request. */
+export interface SlowRequestEntry {
+  method: string
+  /** The matched route where the framework knows it, else the path without the query. */
+  route: string
+  status: number
+  /** Explained wall time of the request, ms. */
+  wallMs: number
+  /** null when the request was only timed ('after-slow', its path not yet slow). */
+  outcome: 'ok' | 'error' | null
+  /** The report's breakdown parts with ms > 0: kind, target, ms, kernel evidence; null when only timed. */
+  breakdown: Array<{ kind: string, target: string | null, ms: number, evidence: Record<string, unknown> | null }> | null
+}
+
+export interface HttpMiddleware {
+  /** express / connect middleware. */
+  (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next?: (err?: unknown) => void): void
+  /** A node:http request listener running `handler` inside the request's explained operation. */
+  wrap(handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => unknown):
+    (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void
+}
+
+/** Per-request attribution for node:http, express and connect. */
+export function middleware(options?: MiddlewareOptions): HttpMiddleware

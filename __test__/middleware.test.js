@@ -83,7 +83,7 @@ const FRAMEWORKS = {
     const http = require('node:http')
     const mw = ks.middleware(opts)
     const server = http.createServer(mw.wrap(async (req, res) => {
-      const fn = routes[req.url]
+      const fn = routes[req.url.split('?')[0]]
       if (!fn) { res.statusCode = 404; res.end(); return }
       res.end(String(await fn()))
     }))
@@ -106,7 +106,7 @@ for (const name of Object.keys(FRAMEWORKS)) {
     const logger = pinoInto(lines)
     let fifo = null
     const queue = await services.fullAcceptQueue()
-    const app = await FRAMEWORKS[name]({ logger, thresholdMs: THRESHOLD_MS, serverTiming: true }, {
+    const app = await FRAMEWORKS[name]({ logger, thresholdMs: THRESHOLD_MS, serverTiming: true, explain: 'always' }, {
       '/fifo': async () => { fifo.start(); return fs.promises.readFile(fifo.path, 'utf8') },
       '/connect': async () => { queue.startAccepting(300); await connectOnce(queue.port); return 'connected' },
       '/fast': async () => 'fast'
@@ -158,7 +158,7 @@ for (const name of Object.keys(FRAMEWORKS)) {
 
   test(`${name}: a logger that throws never breaks the response; off by default, no header`, async () => {
     const logger = { warn () { throw new Error('logger down') }, info () { throw new Error('logger down') } }
-    const app = await FRAMEWORKS[name]({ logger, thresholdMs: 0 }, {
+    const app = await FRAMEWORKS[name]({ logger, thresholdMs: 0, explain: 'always' }, {
       '/wait': () => new Promise((resolve) => setTimeout(() => resolve('waited'), 30))
     })
     try {
@@ -177,7 +177,7 @@ for (const name of Object.keys(FRAMEWORKS)) {
 test('fastify: request.kernelscope is null until the operation closes, then the report; request.log by default', async () => {
   const lines = []
   const fastify = require('fastify')({ loggerInstance: pinoInto(lines) })
-  await fastify.register(require('kernelscope/fastify'), { thresholdMs: 20 })
+  await fastify.register(require('kernelscope/fastify'), { thresholdMs: 20, explain: 'always' })
   let during
   fastify.get('/slow', async (request) => {
     during = request.kernelscope
@@ -203,7 +203,38 @@ test('fastify: request.kernelscope is null until the operation closes, then the 
   }
 })
 
+for (const name of Object.keys(FRAMEWORKS)) {
+  test(`${name}: by default a path is only timed until it has been slow once, then explained`, async () => {
+    const lines = []
+    const app = await FRAMEWORKS[name]({ logger: pinoInto(lines), thresholdMs: 100, serverTiming: true }, {
+      '/slow': () => new Promise((resolve) => setTimeout(() => resolve('slow'), 150)),
+      '/fast': async () => 'fast'
+    })
+    try {
+      let r = await fetch(app.url + '/fast')
+      assert.equal(r.headers.get('server-timing').split(',').length, 1, 'timed only: ks;dur')
+      r = await fetch(app.url + '/slow?first')
+      assert.equal(await r.text(), 'slow')
+      assert.match(r.headers.get('server-timing'), /^ks;dur=\d/)
+      r = await fetch(app.url + '/slow?second')
+      assert.equal(await r.text(), 'slow')
+      assert.ok(parseServerTiming(r.headers.get('server-timing')).some((t) => t.name === 'ks-timer'), r.headers.get('server-timing'))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const logged = entriesOf(lines).map((l) => l.kernelscope)
+      assert.equal(logged.length, 2, JSON.stringify(logged))
+      assert.equal(logged[0].breakdown, null, 'the first slow request was only timed')
+      assert.ok(logged[0].wallMs >= 130)
+      const timer = logged[1].breakdown.find((b) => b.kind === 'timer')
+      assert.ok(timer && timer.ms >= 100, JSON.stringify(logged[1].breakdown))
+    } finally {
+      await app.close()
+    }
+  })
+}
+
 test('middleware options are checked', () => {
+  assert.throws(() => ks.middleware({ explain: 'sometimes' }), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => ks.middleware({ explainForMs: -5 }), { code: 'ERR_OUT_OF_RANGE' })
   assert.throws(() => ks.middleware({ thresholdMs: -1 }), { code: 'ERR_OUT_OF_RANGE' })
   assert.throws(() => ks.middleware({ thresholdMs: '1' }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => ks.middleware({ logger: {} }), { code: 'ERR_INVALID_ARG_TYPE' })

@@ -4,7 +4,7 @@
 // closes it and sets Server-Timing, onResponse logs a slow request (request.log by default);
 // request.<field> holds the report (null until the operation is closed).
 
-const { middlewareOptions, logObject, log, serverTimingValue, track } = require('./core')
+const { middlewareOptions, logObject, log, serverTimingValue, track, keyOf } = require('./core')
 
 function plugin (fastify, options, done) {
   const { logger, ...rest } = options || {}
@@ -14,7 +14,7 @@ function plugin (fastify, options, done) {
   const tracks = new WeakMap()
   fastify.decorateRequest(field, null)
   fastify.addHook('onRequest', (request, reply, next) => {
-    tracks.set(request, track(`${request.method} ${request.url}`, next))
+    tracks.set(request, track(`${request.method} ${request.url}`, next, undefined, o.gate, keyOf(request.method, request.url)))
   })
   fastify.addHook('onSend', async (request, reply, payload) => {
     const t = tracks.get(request)

@@ -4,7 +4,7 @@
 // Each request runs inside one explained operation; a request slower than thresholdMs is logged
 // once with what it waited on; with serverTiming the response carries the breakdown.
 
-const { middlewareOptions, logObject, log, serverTimingValue, track, handle: newHandle } = require('./core')
+const { middlewareOptions, logObject, log, serverTimingValue, track, handle: newHandle, keyOf } = require('./core')
 
 function routeOf (req) {
   if (req.route && typeof req.route.path === 'string') return (req.baseUrl || '') + req.route.path
@@ -50,7 +50,7 @@ function middleware (options) {
     }
     res.once('finish', end)
     res.once('close', end)
-    track(`${method} ${req.url}`, next, t)
+    track(`${method} ${req.url}`, next, t, o.gate, keyOf(method, req.url))
     t.report.then((report) => {
       if (report === null || report.wallMs < o.thresholdMs) return
       const done = () => log(logger, o.field, logObject({ method, route: routeOf(req), status: res.statusCode }, report))

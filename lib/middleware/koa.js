@@ -2,13 +2,13 @@
 // kernelscope/koa: `app.use(require('kernelscope/koa')(options))`, an async (ctx, next)
 // middleware; the downstream middleware run inside one explained operation per request.
 
-const { middlewareOptions, logObject, log, serverTimingValue, track } = require('./core')
+const { middlewareOptions, logObject, log, serverTimingValue, track, keyOf } = require('./core')
 
 function koa (options) {
   const o = middlewareOptions(options)
   return async function kernelscope (ctx, next) {
     let downstream
-    const t = track(`${ctx.method} ${ctx.url}`, () => { downstream = next() })
+    const t = track(`${ctx.method} ${ctx.url}`, () => { downstream = next() }, undefined, o.gate, keyOf(ctx.method, ctx.url))
     try {
       await downstream
     } finally {
