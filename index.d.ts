@@ -32,9 +32,14 @@ export interface Sample {
     systemMs: number | null
   }
   contextSwitches: {
-    /** Voluntary switches: the thread blocked (getrusage ru_nvcsw = status voluntary_ctxt_switches). */
+    /**
+     * Voluntary switches of all threads, live and exited: a thread blocked (getrusage
+     * RUSAGE_SELF ru_nvcsw). Not /proc/self/status voluntary_ctxt_switches, which counts the
+     * main thread only (363 there against 5,726 here, measured with a busy threadpool); the sum
+     * of task/<tid>/status over live threads comes close.
+     */
     voluntary: number | null
-    /** Involuntary switches: preempted (getrusage ru_nivcsw). */
+    /** Involuntary switches of all threads: preempted (getrusage ru_nivcsw). */
     involuntary: number | null
   }
   faults: {
@@ -476,8 +481,16 @@ export function monitorLoop(options?: LoopMonitorOptions): LoopMonitor
 // 4. Socket state and backpressure
 // ---------------------------------------------------------------------------------------------
 
-/** Where the bytes are stuck, by the rules in docs/socket.md (checked in this order). */
-export type SocketVerdict = 'ok' | 'peer-not-reading' | 'send-buffer-full' | 'network-limited' | 'app-queue-growing'
+/**
+ * Where the bytes are stuck, judged over the interval since the previous socketState() call
+ * for the socket (>= 100 ms earlier) or since connect, from TCP_INFO's accumulated counters
+ * (tcpi_busy_time, tcpi_rwnd_limited, tcpi_sndbuf_limited, tcpi_total_retrans, tcpi_lost,
+ * tcpi_ca_state, tcpi_backoff), by the rules in docs/socket.md. 'connecting': a connect
+ * retransmitting its SYN; 'accept-queue-full': a listener whose queue exceeds its backlog;
+ * null: unknown (TCP_INFO refused, a full unix socket on its first call).
+ */
+export type SocketVerdict = 'ok' | 'peer-not-reading' | 'send-buffer-full' | 'network-limited' | 'app-queue-growing' |
+  'connecting' | 'accept-queue-full' | null
 
 /**
  * struct tcp_info from getsockopt(TCP_INFO), decoded by the length the kernel returned
@@ -616,7 +629,11 @@ export interface SocketState {
   state: 'established' | 'syn-sent' | 'syn-recv' | 'fin-wait-1' | 'fin-wait-2' | 'time-wait' |
     'close-wait' | 'last-ack' | 'listen' | 'closing' | 'new-syn-recv' | 'bound-inactive' |
     'unconnected' | 'unknown' | null
-  /** Local address without port, as Node shows it: '127.0.0.1', '::1', '::ffff:127.0.0.1', a unix path, '@abstract'; null when unnamed (getsockname). */
+  /**
+   * Local address without port, as Node shows it: '127.0.0.1', '::1', '::ffff:127.0.0.1', a
+   * unix path (any byte but NUL, newlines kept), an abstract name as ss shows it ('@', NULs
+   * as '@', padding to the full 108-byte sun_path dropped); null when unnamed (getsockname).
+   */
   localAddress: string | null
   /** null for unix sockets. */
   localPort: number | null
@@ -650,6 +667,12 @@ export interface SocketState {
     /** write() returned false and 'drain' has not come yet. */
     writableNeedDrain: boolean
   } | null
+  /**
+   * A listener's accept queue: `length` connections waiting for accept(), `backlog` its limit
+   * (TCP: tcpi_unacked / tcpi_sacked of a listener; unix: unix_diag UNIX_DIAG_RQLEN — ss -l's
+   * Recv-Q and Send-Q). null for other sockets, or when the kernel refused it.
+   */
+  acceptQueue: { length: number, backlog: number } | null
   verdict: SocketVerdict
 }
 

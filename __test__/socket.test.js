@@ -167,7 +167,7 @@ test('peer not reading: kernel queues agree with ss, verdict, ignored falses cou
   }, 5000)
   assert.ok(done, 'queues drained')
   assert.equal(done.send.notSentBytes, 0)
-  assert.equal(done.verdict, 'ok')
+  assert.equal(done.verdict, 'ok', JSON.stringify(done.tcp))
   const s2 = tracker.stats()
   assert.ok(s2.stalledMs >= s1.stalledMs)
   tracker.close()
@@ -362,11 +362,18 @@ test('unix-domain socket: path endpoints, queues, no tcp part; a full buffer mea
   const srv = ks.socketState(conns[0])
   assert.equal(srv.localAddress, sockPath)
   assert.equal(ks.socketState(server._handle.fd).state, 'listen')
-  assert.equal(ks.socketState(server).state, 'listen', 'a net.Server gives its listening socket')
+  const ls = ks.socketState(server)
+  assert.equal(ls.state, 'listen', 'a net.Server gives its listening socket')
+  assert.deepEqual(ls.acceptQueue, { length: 0, backlog: 511 }, 'unix_diag: nothing waiting, Node\'s default backlog')
+  assert.equal(ls.verdict, 'ok')
 
   for (let i = 0; i < 16; i++) client.write(Buffer.alloc(MiB))
   st = await until(() => { const s = ks.socketState(client); return s.send.writable === false ? s : null }, 5000)
   assert.ok(st, 'the send buffer fills')
+  // a unix socket has no counters: one instant cannot tell a full buffer from a stalled peer
+  // unless an earlier call saw it full too, and no byte was taken since
+  await sleep(150)
+  st = ks.socketState(client)
   assert.equal(st.verdict, 'peer-not-reading')
   const peer = ks.socketState(conns[0])
   assert.ok(peer.recv.queuedBytes > 0, `the bytes wait in the peer's receive queue (${peer.recv.queuedBytes})`)
@@ -445,29 +452,74 @@ test('a numeric fd gives the same socket without a stream part', async (t) => {
 
 test('the verdict rules, case by case (docs/socket.md)', () => {
   const { verdictOf } = require('../lib/probes/socket')
-  const tcp = (t, send = {}, stream = null) => ({
+  const tcp = (t, send = {}, stream = null, state = 'established') => ({
     protocol: 'tcp',
     family: 'IPv4',
-    send: { notSentBytes: 0, writable: true, ...send },
-    tcp: { notSentBytes: 0, sndMss: 1000, sndWindowBytes: 65536, probes: 0, retransmits: 0, caState: 'open', cwnd: 10, unacked: 0, ...t },
+    state,
+    send: { notSentBytes: 0, queuedBytes: 0, writable: true, ...send },
+    tcp: {
+      notSentBytes: 0,
+      sndMss: 1000,
+      sndWindowBytes: 65536,
+      probes: 0,
+      retransmits: 0,
+      backoff: 0,
+      caState: 'open',
+      cwnd: 10,
+      unacked: 0,
+      sacked: 0,
+      lost: 0,
+      lastDataSentMs: 0,
+      totalRetransmits: 0,
+      ...t
+    },
     stream
   })
-  assert.equal(verdictOf(tcp({})), 'ok')
-  assert.equal(verdictOf(tcp({ sndWindowBytes: 0 }, { notSentBytes: 5000, writable: false })), 'peer-not-reading')
-  // kernels before tcpi_snd_wnd: zero-window probes say the same
-  assert.equal(verdictOf(tcp({ sndWindowBytes: null, probes: 2 }, { notSentBytes: 5000 })), 'peer-not-reading')
-  assert.equal(verdictOf(tcp({ unacked: 10, cwnd: 10 }, { notSentBytes: 5000 })), 'network-limited')
-  assert.equal(verdictOf(tcp({ retransmits: 1 }, { notSentBytes: 5000 })), 'network-limited')
-  assert.equal(verdictOf(tcp({ caState: 'loss' }, { notSentBytes: 5000 })), 'network-limited')
-  assert.equal(verdictOf(tcp({ unacked: 3 }, { notSentBytes: 5000, writable: false })), 'send-buffer-full')
+  // the interval: busy / rwnd / sndbuf ms, retransmits (DSACK'd ones taken off), RTOs, data segments
+  const iv = (x) => ({ ms: 200, busyMs: 200, rwndLimitedMs: 0, sndbufLimitedMs: 0, retransmits: 0, rtoTimeouts: 0, dataSegsOut: 1000, bytesAcked: 1e6, ...x })
+  const paused = { sndWindowBytes: 0, lastDataSentMs: 400 }
+  assert.equal(verdictOf(tcp({}), iv({ busyMs: 0 })), 'ok')
+  // 1. window closed, nothing sent for >= 200 ms, the window limited most of the busy time
+  assert.equal(verdictOf(tcp(paused, { notSentBytes: 5000, queuedBytes: 5000, writable: false }), iv({ rwndLimitedMs: 200 })), 'peer-not-reading')
+  // ... on kernels before tcpi_snd_wnd, zero-window probes say the window is closed
+  assert.equal(verdictOf(tcp({ sndWindowBytes: null, probes: 2, lastDataSentMs: 400 }, { notSentBytes: 5000 }), iv({ rwndLimitedMs: 190 })), 'peer-not-reading')
+  // a peer reading steadily: its window reads 0 at this instant, but data went out 4 ms ago
+  assert.equal(verdictOf(tcp({ sndWindowBytes: 0, lastDataSentMs: 4 }, { notSentBytes: 5000, queuedBytes: 5000, writable: false }), iv({ rwndLimitedMs: 180 })), 'ok')
+  // 2. the network: an RTO pending, recovery, lost segments, or >= 1% retransmitted in the interval
+  assert.equal(verdictOf(tcp({ retransmits: 1, backoff: 2 }, { queuedBytes: 100 }), iv({ busyMs: 200 })), 'network-limited')
+  assert.equal(verdictOf(tcp({ caState: 'loss', unacked: 3 }, { notSentBytes: 5000, queuedBytes: 8000 }), iv({})), 'network-limited')
+  assert.equal(verdictOf(tcp({}, { queuedBytes: 8000 }), iv({ retransmits: 30, dataSegsOut: 1000 })), 'network-limited')
+  assert.equal(verdictOf(tcp({}, { queuedBytes: 8000 }), iv({ retransmits: 1, dataSegsOut: 1000 })), 'ok', '0.1% retransmitted is noise')
+  assert.equal(verdictOf(tcp({}, {}), iv({ rtoTimeouts: 1 })), 'network-limited')
+  // 3. the send buffer: everything in flight and the kernel refuses more, or the kernel's sndbuf_limited
+  assert.equal(verdictOf(tcp({ unacked: 3 }, { queuedBytes: 300000, writable: false }), iv({})), 'send-buffer-full')
+  assert.equal(verdictOf(tcp({ unacked: 3 }, { queuedBytes: 300000 }), iv({ sndbufLimitedMs: 150 })), 'send-buffer-full')
+  // ... unless unsent bytes wait behind a full congestion window: the path
+  assert.equal(verdictOf(tcp({ unacked: 10, cwnd: 10 }, { notSentBytes: 5000, queuedBytes: 15000, writable: false }), iv({})), 'network-limited')
+  // ... or the peer's window paced the transfer (it reads; it is the slower side)
+  assert.equal(verdictOf(tcp({ sndWindowBytes: 30000 }, { notSentBytes: 5000, queuedBytes: 5000, writable: false }), iv({ rwndLimitedMs: 150 })), 'ok')
+  // 4. the stream's own queue
   const big = { writableLength: 100000, writableHighWaterMark: 16384, writableNeedDrain: true }
-  assert.equal(verdictOf(tcp({}, {}, big)), 'app-queue-growing')
-  // a kernel cause wins over the app's queue
-  assert.equal(verdictOf(tcp({ sndWindowBytes: 0 }, { notSentBytes: 1 }, big)), 'peer-not-reading')
+  assert.equal(verdictOf(tcp({}, {}, big), iv({})), 'app-queue-growing')
+  assert.equal(verdictOf(tcp(paused, { notSentBytes: 1 }, big), iv({ rwndLimitedMs: 200 })), 'peer-not-reading', 'a kernel cause wins')
   // a closed window with nothing waiting is not a problem (yet)
-  assert.equal(verdictOf(tcp({ sndWindowBytes: 0 })), 'ok')
-  const other = (family, protocol, writable) => ({ family, protocol, send: { notSentBytes: null, writable }, tcp: null, stream: null })
-  assert.equal(verdictOf(other('unix', 'stream', false)), 'peer-not-reading')
+  assert.equal(verdictOf(tcp(paused), iv({ busyMs: 0 })), 'ok')
+  // connects and listeners
+  assert.equal(verdictOf(tcp({ totalRetransmits: 1, backoff: 1 }, {}, null, 'syn-sent'), iv({})), 'connecting')
+  assert.equal(verdictOf(tcp({}, {}, null, 'syn-sent'), iv({})), 'ok')
+  assert.equal(verdictOf(tcp({ unacked: 2, sacked: 1 }, {}, null, 'listen'), null), 'accept-queue-full')
+  assert.equal(verdictOf(tcp({ unacked: 1, sacked: 1 }, {}, null, 'listen'), null), 'ok')
+  assert.equal(verdictOf({ ...tcp({}, {}, null, 'listen'), tcp: null }, null), null, 'TCP_INFO refused: unknown')
+  const other = (family, protocol, writable, extra = {}) => ({ family, protocol, state: 'established', send: { notSentBytes: null, queuedBytes: 4096, writable }, tcp: null, stream: null, ...extra })
+  assert.equal(verdictOf(other('unix', 'stream', false, { state: 'listen', acceptQueue: { length: 2, backlog: 1 } })), 'accept-queue-full')
+  assert.equal(verdictOf(other('unix', 'stream', true, { state: 'listen', acceptQueue: { length: 1, backlog: 1 } })), 'ok')
+  assert.equal(verdictOf(other('unix', 'stream', true, { state: 'listen', acceptQueue: null })), null)
+  // a unix stream has no counters: full at both ends of the interval with nothing taken
+  const base = { writable: false, queuedBytes: 4096, accepted: null }
+  assert.equal(verdictOf(other('unix', 'stream', false), { ms: 300, base, accepted: null }), 'peer-not-reading')
+  assert.equal(verdictOf(other('unix', 'stream', false), { ms: 300, base: { ...base, queuedBytes: 100 }, accepted: null }), 'ok', 'the peer took bytes')
+  assert.equal(verdictOf(other('unix', 'stream', false), { ms: 300, base: { ...base, accepted: 10 }, accepted: 20 }), 'ok', 'the kernel took bytes from the stream')
+  assert.equal(verdictOf(other('unix', 'stream', false), { ms: null, base: null, accepted: null }), null, 'one instant cannot tell')
   assert.equal(verdictOf(other('IPv4', 'udp', false)), 'send-buffer-full')
   assert.equal(verdictOf(other('IPv4', 'udp', true)), 'ok')
 })
@@ -495,10 +547,11 @@ test('a connect whose SYN is dropped: answered in syn-sent, the SYN retransmit c
   const s1 = ks.socketState(c)
   assert.equal(s1.state, 'syn-sent')
   assert.equal(s1.remoteAddress, null, 'getpeername says ENOTCONN until the handshake completes')
-  assert.equal(s1.verdict, 'ok')
+  assert.equal(s1.verdict, 'ok', 'a connect in flight, no SYN lost yet')
   const s2 = await until(() => { const s = ks.socketState(c); return s.tcp.totalRetransmits >= 1 ? s : null }, 5000, 50)
   assert.ok(s2, 'the SYN was retransmitted within 5 s (the first retransmit is due after 1 s)')
   assert.equal(s2.state, 'syn-sent')
+  assert.equal(s2.verdict, 'connecting', 'a connect retransmitting its SYN')
 })
 
 test('IPv6 and IPv4-mapped endpoints read the way Node itself shows them', async (t) => {

@@ -9,6 +9,8 @@ const TAG = 'KSERR'
 function describe (value) {
   if (value === null) return 'null'
   if (value === undefined) return 'undefined'
+  // a Proxy's traps may throw or lie: described without touching it
+  if (util.types.isProxy(value)) return `a Proxy (${typeof value})`
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
   if (typeof value === 'object') {
     const ctor = value.constructor && value.constructor.name

@@ -6,8 +6,8 @@
 
 use crate::parse::sockdiag::{
     decode_batch, inet_request, link_unix_peers, parse_proc_net_inet, parse_proc_net_unix,
-    tcp_compat_request, unix_request, Batch, InodeMap, InodeSet, SocketInfo, AF_INET, AF_INET6,
-    IPPROTO_TCP, IPPROTO_UDP,
+    tcp_compat_request, unix_exact_request, unix_request, Batch, InodeMap, InodeSet, SocketInfo,
+    AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP,
 };
 use crate::sys::{self, NetlinkSocket};
 
@@ -268,6 +268,29 @@ impl SockDiag {
             failures,
             sources,
         }
+    }
+}
+
+/// One unix socket's queues by inode, from unix_diag: (receive queue, send queue); for a
+/// listener, (connections waiting for accept, the backlog) — ss -xl's Recv-Q and Send-Q.
+/// Err(errno) when netlink is refused or the socket is gone (ENOENT).
+pub fn unix_queues(inode: u64) -> Result<(u64, u64), i32> {
+    let ino = u32::try_from(inode).map_err(|_| libc::EINVAL)?;
+    let nl = NetlinkSocket::sock_diag()?;
+    nl.send(&unix_exact_request(1, ino))?;
+    let mut buf = vec![0u8; 4096];
+    let n = nl.recv(&mut buf)?;
+    let mut found = Vec::with_capacity(1);
+    if let Batch::Error(e) = decode_batch(&buf[..n], &mut found, &|_| true) {
+        return Err(e);
+    }
+    let s = found
+        .into_iter()
+        .find(|s| s.inode == inode)
+        .ok_or(libc::ENOENT)?;
+    match (s.recv_queue_bytes, s.send_queue_bytes) {
+        (Some(r), Some(w)) => Ok((r, w)),
+        _ => Err(libc::EOPNOTSUPP),
     }
 }
 

@@ -3,8 +3,9 @@
 //! endpoints (getsockname / getpeername) and TCP_INFO.
 //!
 //! Numbers go into a Float64Array the JS layer reuses (NaN = the kernel did not give it); only
-//! the endpoint text crosses napi as one string, and not at all when the JS layer already knows
-//! it (`tcpQueuesOnly`). lib/probes/socket.js builds the object and the verdict.
+//! the endpoint text crosses napi, as two strings (a unix path may hold any byte but NUL, so no
+//! separator would do), and not at all when the JS layer already knows it (`tcpQueuesOnly`).
+//! lib/probes/socket.js builds the object and the verdict.
 
 use napi::bindgen_prelude::Float64ArraySlice;
 use napi::Result;
@@ -19,10 +20,13 @@ fn num(r: sys::SysResult<i32>) -> f64 {
     r.map_or(f64::NAN, |v| v as f64)
 }
 
-/// Fills `out` for `fd` and returns "local\nremote" address text (either part empty when the
+/// Fills `out` for `fd` and returns the [local, remote] address text (either empty when the
 /// socket has none). Only the first call can fail the whole thing (EBADF, ENOTSOCK); a later
 /// refusal leaves that slot NaN.
-pub fn state_into(fd: i32, out: &mut [f64]) -> std::result::Result<String, (&'static str, i32)> {
+pub fn state_into(
+    fd: i32,
+    out: &mut [f64],
+) -> std::result::Result<[String; 2], (&'static str, i32)> {
     let len = state_len();
     out[..len].fill(f64::NAN);
     // getsockname first: it says EBADF / ENOTSOCK for what is not a socket, and gives the family
@@ -57,20 +61,19 @@ pub fn state_into(fd: i32, out: &mut [f64]) -> std::result::Result<String, (&'st
         ));
     }
 
-    let mut text = String::with_capacity(64);
-    if let Some(a) = &local {
+    let mut text = [String::new(), String::new()];
+    if let Some(a) = local {
         out[slot::HAS_LOCAL] = 1.0;
         out[slot::LOCAL_PORT] = a.port.map_or(f64::NAN, f64::from);
-        text.push_str(&a.address);
+        text[0] = a.address;
     } else {
         out[slot::HAS_LOCAL] = 0.0;
     }
-    text.push('\n');
     match sys::sock_addr(fd, true) {
         Ok(Some(a)) => {
             out[slot::HAS_REMOTE] = 1.0;
             out[slot::REMOTE_PORT] = a.port.map_or(f64::NAN, f64::from);
-            text.push_str(&a.address);
+            text[1] = a.address;
         }
         // ENOTCONN: no peer; any other refusal: not known either
         _ => out[slot::HAS_REMOTE] = 0.0,
@@ -131,7 +134,7 @@ pub fn js_socket_state_into(
     fd: i32,
     mut out: Float64ArraySlice,
     tcp_queues_only: bool,
-) -> Result<Option<String>> {
+) -> Result<Option<Vec<String>>> {
     if fd < 0 {
         return Err(arg_error(
             "ERR_OUT_OF_RANGE",
@@ -155,9 +158,24 @@ pub fn js_socket_state_into(
         };
     }
     match state_into(fd, slice) {
-        Ok(text) => Ok(Some(text)),
+        Ok(text) => Ok(Some(text.into())),
         Err((syscall, errno)) => Err(sys_error(syscall, errno, "")),
     }
+}
+
+/// A unix socket's [receive queue, send queue] from unix_diag (SIOCINQ refuses listeners):
+/// for a listener [connections waiting for accept, backlog], ss -xl's Recv-Q and Send-Q.
+#[napi(js_name = "unixQueues", catch_unwind)]
+pub fn js_unix_queues(fd: i32) -> Result<Vec<f64>> {
+    if fd < 0 {
+        return Err(arg_error(
+            "ERR_OUT_OF_RANGE",
+            &format!("The value of \"fd\" is out of range. It must be >= 0. Received {fd}"),
+        ));
+    }
+    let st = sys::fstat_fd(fd).map_err(|e| sys_error("fstat", e, ""))?;
+    let (r, w) = crate::sockdiag::unix_queues(st.ino).map_err(|e| sys_error("sock_diag", e, ""))?;
+    Ok(vec![r as f64, w as f64])
 }
 
 #[cfg(test)]
@@ -166,6 +184,25 @@ mod tests {
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
+
+    #[test]
+    fn unix_names_keep_newlines_and_show_nuls_as_ss_does() {
+        use std::os::unix::net::UnixListener;
+        let dir = std::env::temp_dir().join(format!("ks-sock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a\nb.sock");
+        let l = UnixListener::bind(&path).unwrap();
+        let mut out = vec![0.0; state_len()];
+        let text = state_into(l.as_raw_fd(), &mut out).unwrap();
+        assert_eq!(text[0], path.to_str().unwrap());
+        assert_eq!(text[1], "");
+        let (pending, backlog) =
+            crate::sockdiag::unix_queues(sys::fstat_fd(l.as_raw_fd()).unwrap().ino).unwrap();
+        assert_eq!(pending, 0);
+        assert!(backlog > 0);
+        drop(l);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn so_meminfo_gives_the_same_sizes_as_so_sndbuf_and_so_rcvbuf() {
@@ -190,7 +227,7 @@ mod tests {
         let fd = c.as_raw_fd();
         let mut full = vec![0.0; state_len()];
         let text = state_into(fd, &mut full).unwrap();
-        assert_eq!(text, "127.0.0.1\n127.0.0.1");
+        assert_eq!(text, ["127.0.0.1", "127.0.0.1"]);
         assert_eq!(full[slot::FAMILY], libc::AF_INET as f64);
         assert_eq!(full[slot::PROTOCOL], libc::IPPROTO_TCP as f64);
         assert_eq!(

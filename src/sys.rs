@@ -351,14 +351,8 @@ fn sockaddr_parts(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
                 .saturating_sub(header)
                 .min(sun.sun_path.len());
             let bytes: Vec<u8> = sun.sun_path[..n].iter().map(|&c| c as u8).collect();
-            let address = match bytes.first() {
-                None => String::new(),
-                Some(0) => format!("@{}", String::from_utf8_lossy(&bytes[1..])),
-                Some(_) => {
-                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                    String::from_utf8_lossy(&bytes[..end]).into_owned()
-                }
-            };
+            // shown as ss shows it ('@' for NULs), the same text fds() gives
+            let address = crate::parse::sockdiag::unix_name(&bytes).unwrap_or_default();
             Some(SockAddr {
                 family,
                 address,

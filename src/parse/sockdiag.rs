@@ -209,6 +209,24 @@ pub fn unix_request(seq: u32) -> Vec<u8> {
     out
 }
 
+/// A request for one unix socket by inode (unix_diag_get_exact), with its queue lengths: the
+/// reply is one unix_diag_msg (not a dump) or an NLMSG_ERROR.
+pub fn unix_exact_request(seq: u32, inode: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NLMSG_HDRLEN + 24);
+    out.extend_from_slice(&((NLMSG_HDRLEN + 24) as u32).to_ne_bytes());
+    out.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    out.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(&[AF_UNIX, 0, 0, 0]);
+    out.extend_from_slice(&u32::MAX.to_ne_bytes());
+    out.extend_from_slice(&inode.to_ne_bytes());
+    out.extend_from_slice(&UDIAG_SHOW_RQLEN.to_ne_bytes());
+    // INET_DIAG_NOCOOKIE: any socket with that inode
+    out.extend_from_slice(&[0xffu8; 8]);
+    out
+}
+
 fn u16_ne(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
@@ -336,13 +354,27 @@ fn decode_inet(p: &[u8], keep: &dyn Fn(u64) -> bool) -> Option<SocketInfo> {
     })
 }
 
-/// A unix socket name: a path, "@name" for the abstract namespace.
+/// A unix socket name as `ss` shows it: a path (up to its first NUL), or for the abstract
+/// namespace "@" followed by the name with every NUL byte shown as '@' ("\0a\0b" -> "@a@b").
+/// One exception to ss: a name that fills all of sun_path (108 bytes) has its trailing NULs
+/// dropped — that is padding (Node <= 20 pads `listen('\0name')` to 108 bytes), which ss
+/// prints as a hundred '@'. Invalid UTF-8 becomes U+FFFD, as Node shows such names.
 pub fn unix_name(raw: &[u8]) -> Option<String> {
+    const SUN_PATH_LEN: usize = 108;
     if raw.is_empty() {
         return None;
     }
     if raw[0] == 0 {
-        return Some(format!("@{}", String::from_utf8_lossy(&raw[1..])));
+        let mut name = &raw[1..];
+        if raw.len() >= SUN_PATH_LEN {
+            let end = name.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            name = &name[..end];
+        }
+        let shown: Vec<u8> = name
+            .iter()
+            .map(|&b| if b == 0 { b'@' } else { b })
+            .collect();
+        return Some(format!("@{}", String::from_utf8_lossy(&shown)));
     }
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     Some(String::from_utf8_lossy(&raw[..end]).into_owned())
@@ -543,6 +575,21 @@ pub fn parse_proc_net_unix(text: &[u8], out: &mut Vec<SocketInfo>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_names_read_as_ss_shows_them() {
+        assert_eq!(unix_name(b""), None);
+        assert_eq!(unix_name(b"/run/a.sock").as_deref(), Some("/run/a.sock"));
+        assert_eq!(unix_name(b"/run/a\nb\0\0").as_deref(), Some("/run/a\nb"));
+        assert_eq!(unix_name(b"\0ks\0odd").as_deref(), Some("@ks@odd"));
+        // trailing NULs of a short name are part of it (ss: '@')
+        assert_eq!(unix_name(b"\0x\0\0").as_deref(), Some("@x@@"));
+        // padded to the whole sun_path (Node 20): the padding is dropped
+        let mut padded = b"\0ks\0odd".to_vec();
+        padded.resize(108, 0);
+        assert_eq!(unix_name(&padded).as_deref(), Some("@ks@odd"));
+        assert_eq!(unix_name(&[0u8; 108]).as_deref(), Some("@"));
+    }
 
     #[allow(clippy::too_many_arguments)]
     fn inet_msg(
