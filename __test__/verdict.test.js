@@ -17,9 +17,9 @@ const HAS_SS = hasTool('ss')
 const HAS_PYTHON = hasTool('python3')
 const noSs = !HAS_SS && 'ss (iproute2) is not installed'
 
-/** `ss -tniH` for the connection with this local port: the info text, '' when not found. */
-function ssInfo (localPort, args = ['-tniH']) {
-  return execFileSync('ss', [...args, 'src', `127.0.0.1:${localPort}`], { encoding: 'utf8' }).replace(/\s+/g, ' ')
+/** `ss -tniH` for the loopback connection between these ports: the info text, '' when not found. */
+function ssInfo (localPort, remotePort, args = ['-tniH']) {
+  return execFileSync('ss', [...args, 'src', `127.0.0.1:${localPort}`, 'dst', `127.0.0.1:${remotePort}`], { encoding: 'utf8' }).replace(/\s+/g, ' ')
 }
 const ssNum = (info, key) => {
   const m = new RegExp(`${key}:(\\d+)`).exec(info)
@@ -109,7 +109,7 @@ test('a peer that never reads: peer-not-reading once the window stayed closed, a
     return s.verdict === 'peer-not-reading' ? s : null
   }, 5000, 50)
   assert.ok(st, `verdicts seen: ${[...new Set(seen)].join(', ')}`)
-  const info = ssInfo(c.localPort)
+  const info = ssInfo(c.localPort, c.remotePort)
   t.diagnostic(`ss: ${info.trim()}`)
   // the kernel's own account, as ss prints it: bytes wait unsent, the receive window limited
   // the transfer, and nothing was sent for at least 200 ms
@@ -138,7 +138,7 @@ test('a peer in another process reading 50 MB/s steadily is not peer-not-reading
     const s = ks.socketState(c)
     verdicts.push(s.verdict)
     if (s.tcp.sndWindowBytes < s.tcp.sndMss) zeroWindow++
-    acked.push(ssNum(ssInfo(c.localPort), 'bytes_acked'))
+    acked.push(ssNum(ssInfo(c.localPort, c.remotePort), 'bytes_acked'))
   }
   t.diagnostic(`verdicts ${verdicts.join(' ')}; closed window in ${zeroWindow}/10 snapshots; ss bytes_acked ${acked.join(' ')}`)
   // ss: the peer takes bytes all along (bytes_acked grows between every two readings)
@@ -160,7 +160,7 @@ test('a send buffer that limits a fast transfer: send-buffer-full, everything in
     const row = JSON.parse(await c.nextLine())
     if (row.done) break
     rows.push(row)
-    if (skmem === null) skmem = ssInfo(row.localPort, ['-tmiH'])
+    if (skmem === null) skmem = ssInfo(row.localPort, row.remotePort, ['-tmiH'])
   }
   t.diagnostic(`verdicts ${rows.map((r) => r.verdict).join(' ')}; ss ${skmem.trim()}`)
   const tb = /skmem:\([^)]*tb(\d+)/.exec(skmem)
