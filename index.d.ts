@@ -140,6 +140,65 @@ export class Sampler {
 /** A sampler whose baseline is taken now. */
 export function createSampler(): Sampler
 
+export interface ProcessLimit {
+  /** Soft limit; Infinity when unlimited. */
+  soft: number
+  /** Hard limit; Infinity when unlimited. */
+  hard: number
+}
+
+/** Another process as /proc/<pid> shows it (procfs crate; a cold path). */
+export interface ProcessInfo {
+  pid: number
+  /** stat comm, 15 bytes at most. */
+  comm: string
+  /** /proc/<pid>/cmdline split at NULs (invalid UTF-8 replaced by U+FFFD); empty for kernel threads and zombies. */
+  cmdline: string[]
+  /** readlink /proc/<pid>/exe; null when refused or gone. */
+  exe: string | null
+  /** stat state letter ('R', 'S', 'D', 'Z', …). */
+  state: string
+  ppid: number
+  /** status Uid: real and effective. */
+  uid: number | null
+  euid: number | null
+  /** stat num_threads. */
+  threads: number
+  /** stat utime / stime, ms (clock-tick resolution). */
+  userMs: number
+  systemMs: number
+  /** Seconds since it started (stat starttime against /proc/uptime). */
+  elapsedSeconds: number | null
+  /** stat rss × page size, bytes. */
+  rssBytes: number
+  /** stat vsize, bytes. */
+  virtualBytes: number
+  /** status VmHWM, bytes. */
+  peakRssBytes: number | null
+  /** status voluntary_ctxt_switches / nonvoluntary_ctxt_switches (the main thread). */
+  voluntarySwitches: number | null
+  involuntarySwitches: number | null
+  /** /proc/<pid>/io syscr, syscw, rchar, wchar; null when refused (another user's process). */
+  readCalls: number | null
+  writeCalls: number | null
+  readChars: number | null
+  writeChars: number | null
+  /** /proc/<pid>/limits; null when refused. */
+  limits: {
+    openFiles: ProcessLimit | null
+    processes: ProcessLimit | null
+    addressSpaceBytes: ProcessLimit | null
+    stackBytes: ProcessLimit | null
+    coreFileBytes: ProcessLimit | null
+  } | null
+  /** UV_THREADPOOL_SIZE and NODE_OPTIONS from /proc/<pid>/environ (no other variable is read); null when absent or refused. */
+  uvThreadpoolSize: string | null
+  nodeOptions: string | null
+}
+
+/** Reads /proc/<pid> of a process (any pid the caller may read). Throws ENOENT for no such process, ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for a bad pid. */
+export function processInfo(pid: number): ProcessInfo
+
 /** Number of open descriptors (entries of /proc/self/fd, counted with getdents64, no readlink). */
 export function fdCount(): number
 
@@ -204,6 +263,14 @@ export interface ThreadInfo {
 export interface ThreadsOptions {
   /** Read and decode task/<tid>/syscall for each thread (default true). */
   syscalls?: boolean
+  /**
+   * Another process to read (/proc/<pid>/task; default: this one). Its syscall targets are its
+   * /proc/<pid>/fd links ('socket:[inode]' for a socket) and path arguments read from its memory
+   * (process_vm_readv: same user or root). Roles come from its thread names and, for Node, its
+   * NODE_OPTIONS / command line / UV_THREADPOOL_SIZE; a process that is not Node has 'main' and
+   * 'other' only. Throws ENOENT (syscall 'readdir') for a pid that does not exist.
+   */
+  pid?: number
 }
 
 /**

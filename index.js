@@ -3,7 +3,7 @@
 // (src/), everything else in lib/, one file per concern.
 
 const { native, supported, loadError } = require('./lib/native')
-const { sample, createSampler, Sampler, fdCount } = require('./lib/probes/process')
+const { sample, createSampler, Sampler, fdCount, processInfo } = require('./lib/probes/process')
 const { threads } = require('./lib/probes/threads')
 const { monitorLoop, LoopMonitor } = require('./lib/probes/loop')
 const { socketState } = require('./lib/probes/socket')
@@ -27,6 +27,7 @@ module.exports = {
   createSampler,
   Sampler,
   fdCount,
+  processInfo,
   threads,
   monitorLoop,
   LoopMonitor,

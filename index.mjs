@@ -10,6 +10,7 @@ export const {
   createSampler,
   Sampler,
   fdCount,
+  processInfo,
   threads,
   monitorLoop,
   LoopMonitor,

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod loop_monitor;
 pub mod parse;
 pub mod process;
+pub mod process_info;
 pub mod sampler;
 pub mod sockdiag;
 pub mod socket;

@@ -265,6 +265,12 @@ impl Drop for DirFd {
 /// fails with EFAULT on an unmapped address instead of faulting. Returns bytes copied (a short
 /// count when the range runs into an unmapped page).
 pub fn read_own_memory(addr: u64, buf: &mut [u8]) -> SysResult<usize> {
+    read_process_memory(getpid(), addr, buf)
+}
+
+/// The same from another process's address space (the kernel's ptrace access check applies:
+/// same user or CAP_SYS_PTRACE; EPERM otherwise).
+pub fn read_process_memory(pid: i32, addr: u64, buf: &mut [u8]) -> SysResult<usize> {
     if addr == 0 {
         return Err(libc::EFAULT);
     }
@@ -278,7 +284,7 @@ pub fn read_own_memory(addr: u64, buf: &mut [u8]) -> SysResult<usize> {
     };
     // SAFETY: local describes buf, which is writable for its length; the remote range is only
     // read by the kernel, which checks it and returns EFAULT rather than faulting.
-    let n = unsafe { libc::process_vm_readv(getpid(), &local, 1, &remote, 1, 0) };
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
     byte_count(n)
 }
 

@@ -67,6 +67,8 @@ pub struct RoleHints {
 #[napi(object)]
 pub struct ThreadsOptions {
     pub syscalls: bool,
+    /// Another process to read (/proc/<pid>/task); None: this one.
+    pub pid: Option<i32>,
     pub hints: RoleHints,
 }
 
@@ -230,12 +232,17 @@ pub fn infer_roles(
 /// Reads a NUL-terminated string from our own memory, page by page (process_vm_readv stops at
 /// the first unmapped page), at most 4096 bytes.
 pub fn read_own_cstring(addr: u64) -> Option<String> {
+    read_cstring(sys::getpid(), addr)
+}
+
+/// The same from process `pid`'s memory.
+pub fn read_cstring(pid: i32, addr: u64) -> Option<String> {
     let mut out = Vec::new();
     let mut at = addr;
     let mut page = [0u8; 4096];
     while out.len() < 4096 {
         let room = 4096 - (at as usize & 4095);
-        let n = sys::read_own_memory(at, &mut page[..room]).ok()?;
+        let n = sys::read_process_memory(pid, at, &mut page[..room]).ok()?;
         if n == 0 {
             return None;
         }
@@ -267,22 +274,42 @@ pub fn describe_fd(fd: i32) -> Option<String> {
     Some(link)
 }
 
+/// Another process's fd: its /proc/<pid>/fd link (a socket's peer is not ours to ask for;
+/// callers match 'socket:[inode]' against the socket tables).
+fn describe_other_fd(pid: i32, fd: i32) -> Option<String> {
+    if fd < 0 {
+        return None;
+    }
+    sys::readlink(format!("/proc/{pid}/fd/{fd}").as_bytes()).ok()
+}
+
+/// What a syscall of this process is about (see ThreadSyscall.target).
 pub fn describe_target(target: ArgTarget, args: &[u64; 6]) -> Option<String> {
+    describe_target_of(None, target, args)
+}
+
+/// The same for process `pid` (None: this one).
+fn describe_target_of(pid: Option<i32>, target: ArgTarget, args: &[u64; 6]) -> Option<String> {
+    let describe = |fd: i32| match pid {
+        Some(p) => describe_other_fd(p, fd),
+        None => describe_fd(fd),
+    };
+    let me = pid.unwrap_or_else(sys::getpid);
     match target {
-        ArgTarget::Fd(i) => describe_fd(args[i] as i32),
-        ArgTarget::Path(i) => read_own_cstring(args[i]),
+        ArgTarget::Fd(i) => describe(args[i] as i32),
+        ArgTarget::Path(i) => read_cstring(me, args[i]),
         ArgTarget::PollFds(i) => {
             let nfds = args[i + 1];
             if nfds == 0 {
                 return None;
             }
             let mut pfd = [0u8; 8];
-            let n = sys::read_own_memory(args[i], &mut pfd).ok()?;
+            let n = sys::read_process_memory(me, args[i], &mut pfd).ok()?;
             if n < 4 {
                 return None;
             }
             let fd = i32::from_ne_bytes([pfd[0], pfd[1], pfd[2], pfd[3]]);
-            let first = describe_fd(fd)?;
+            let first = describe(fd)?;
             Some(if nfds > 1 {
                 format!("{first} (+{} more fds)", nfds - 1)
             } else {
@@ -292,14 +319,14 @@ pub fn describe_target(target: ArgTarget, args: &[u64; 6]) -> Option<String> {
     }
 }
 
-fn decode_syscall(text: &[u8]) -> Option<ThreadSyscall> {
+fn decode_syscall(pid: Option<i32>, text: &[u8]) -> Option<ThreadSyscall> {
     match parse_syscall_line(text)? {
         SyscallLine::Running | SyscallLine::NotInSyscall => None,
         SyscallLine::InSyscall { nr, args } => {
             let name = Arch::native().and_then(|a| syscall_name(a, nr));
             let target = name
                 .and_then(arg_target)
-                .and_then(|t| describe_target(t, &args));
+                .and_then(|t| describe_target_of(pid, t, &args));
             Some(ThreadSyscall {
                 nr,
                 name: name.map(str::to_string),
@@ -325,8 +352,11 @@ struct RawThread {
 }
 
 /// Reads one thread; None when it exited before its stat could be read (normal, not an error).
-fn read_thread(tid: i32, syscalls: bool, buf: &mut [u8]) -> Option<RawThread> {
-    let base = format!("/proc/self/task/{tid}/");
+fn read_thread(pid: Option<i32>, tid: i32, syscalls: bool, buf: &mut [u8]) -> Option<RawThread> {
+    let base = match pid {
+        Some(p) => format!("/proc/{p}/task/{tid}/"),
+        None => format!("/proc/self/task/{tid}/"),
+    };
     let path = |leaf: &str| {
         let mut p = base.clone().into_bytes();
         p.extend_from_slice(leaf.as_bytes());
@@ -349,7 +379,7 @@ fn read_thread(tid: i32, syscalls: bool, buf: &mut [u8]) -> Option<RawThread> {
     let syscall = if syscalls {
         sys::read_file_into(&path("syscall"), buf)
             .ok()
-            .and_then(|n| decode_syscall(&buf[..n]))
+            .and_then(|n| decode_syscall(pid, &buf[..n]))
     } else {
         // role inference still needs to know who sits in epoll_wait
         sys::read_file_into(&path("syscall"), buf)
@@ -392,21 +422,30 @@ fn read_thread(tid: i32, syscalls: bool, buf: &mut [u8]) -> Option<RawThread> {
 }
 
 /// Thread ids in creation order (the order the kernel lists /proc/self/task).
-fn list_tids() -> std::result::Result<Vec<i32>, i32> {
-    let dir =
-        std::fs::read_dir("/proc/self/task").map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+fn list_tids(dir: &str) -> std::result::Result<Vec<i32>, i32> {
+    let dir = std::fs::read_dir(dir).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     Ok(dir
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
         .collect())
 }
 
+/// /proc/<pid>/task of the process asked for.
+fn task_dir(pid: Option<i32>) -> String {
+    match pid {
+        Some(p) => format!("/proc/{p}/task"),
+        None => "/proc/self/task".to_string(),
+    }
+}
+
 pub fn collect_threads(opts: &ThreadsOptions) -> std::result::Result<Vec<ThreadInfo>, i32> {
-    let tids = list_tids()?;
+    let me = sys::getpid();
+    let other = opts.pid.filter(|&p| p != me);
+    let tids = list_tids(&task_dir(other))?;
     let mut buf = vec![0u8; 4096];
     let raw: Vec<RawThread> = tids
         .into_iter()
-        .filter_map(|tid| read_thread(tid, opts.syscalls, &mut buf))
+        .filter_map(|tid| read_thread(other, tid, opts.syscalls, &mut buf))
         .collect();
     let inputs: Vec<RoleInput> = raw
         .iter()
@@ -416,10 +455,19 @@ pub fn collect_threads(opts: &ThreadsOptions) -> std::result::Result<Vec<ThreadI
             in_epoll: t.in_epoll,
         })
         .collect();
-    let roles = {
-        let libuv = lock(&KNOWN_LIBUV);
-        let workers = lock(&KNOWN_WORKERS);
-        infer_roles(sys::getpid(), &inputs, &opts.hints, &libuv, &workers)
+    let roles = match other {
+        // another process: what its thread names and the caller's hints (its Node version and
+        // pool sizes, or node_major 0 for a process that is not Node) tell
+        Some(p) if opts.hints.node_major == 0 => inputs
+            .iter()
+            .map(|t| if t.tid == p { role::MAIN } else { role::OTHER })
+            .collect(),
+        Some(p) => infer_roles(p, &inputs, &opts.hints, &HashSet::new(), &HashSet::new()),
+        None => {
+            let libuv = lock(&KNOWN_LIBUV);
+            let workers = lock(&KNOWN_WORKERS);
+            infer_roles(me, &inputs, &opts.hints, &libuv, &workers)
+        }
     };
     let tick_ms = 1000.0 / sys::clock_ticks_per_sec();
     Ok(raw
@@ -447,7 +495,8 @@ pub fn collect_threads(opts: &ThreadsOptions) -> std::result::Result<Vec<ThreadI
 
 #[napi(catch_unwind)]
 pub fn threads(options: ThreadsOptions) -> Result<Vec<ThreadInfo>> {
-    collect_threads(&options).map_err(|e| sys_error("readdir", e, "/proc/self/task"))
+    let dir = task_dir(options.pid);
+    collect_threads(&options).map_err(|e| sys_error("readdir", e, &dir))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 const { native, call, supported } = require('../native')
 const { layout, orNull: v } = require('../layout')
+const { invalidArgType, outOfRange } = require('../errors')
 
 const S = supported
   ? layout('process', ['PID', 'AT_MS', 'USER_MS', 'SYSTEM_MS', 'VOLUNTARY', 'INVOLUNTARY', 'MINOR',
@@ -119,4 +120,15 @@ function fdCount () {
   return call(native().fdCount)
 }
 
-module.exports = { sample, createSampler, Sampler, fdCount, SAMPLE_SLOTS: S.LEN }
+/**
+ * Another process (or this one) as /proc/<pid> shows it: command line, state, memory, CPU,
+ * limits, I/O counters (procfs crate, src/process_info.rs; a cold path). Throws ENOENT for a
+ * pid that does not exist; fields the kernel refuses (another user's exe, io, environ) are null.
+ */
+function processInfo (pid) {
+  if (typeof pid !== 'number') throw invalidArgType('pid', 'of type number', pid)
+  if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) throw outOfRange('pid', '>= 1 && <= 2147483647', pid)
+  return call(native().processInfo, pid)
+}
+
+module.exports = { sample, createSampler, Sampler, fdCount, processInfo, SAMPLE_SLOTS: S.LEN }

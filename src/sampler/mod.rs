@@ -146,6 +146,7 @@ fn observe(w: &mut Watched, ring: &mut Ring, buf: &mut [u8]) -> Option<Observati
 fn pool_tids(hints: &RoleHints, own: i32) -> Vec<i32> {
     let opts = ThreadsOptions {
         syscalls: false,
+        pid: None,
         hints: hints.clone(),
     };
     match collect_threads(&opts) {
