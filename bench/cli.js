@@ -1,0 +1,91 @@
+'use strict'
+// `kernelscope inspect <pid> --json` as a whole command (node start-up included) against what an
+// on-call engineer runs for the same picture, `lsof -p <pid>` and `ss -tanpi`, on a separate
+// process holding 10,000 descriptors (files, pipes, loopback TCP connections). Whole commands
+// timed from spawn to exit, interleaved, medians; their output goes to /dev/null.
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn, spawnSync } = require('node:child_process')
+const { machine, median } = require('./lib')
+
+const TARGET = `
+const fs = require('fs'), net = require('net')
+const file = process.argv[1]
+const server = net.createServer((s) => { s.pause(); keep.push(s) })
+const keep = []
+server.listen(0, '127.0.0.1', async () => {
+  for (let i = 0; i < 200; i++) {
+    const c = net.connect(server.address().port, '127.0.0.1')
+    await new Promise((r) => c.once('connect', r))
+    keep.push(c)
+  }
+  while (fs.readdirSync('/proc/self/fd').length < 10000) keep.push(fs.openSync(file, 'r'))
+  process.stdout.write('ready\\n')
+})
+process.stdin.resume(); process.stdin.on('end', () => process.exit(0))
+`
+
+function time (cmd, args) {
+  const t0 = process.hrtime.bigint()
+  const r = spawnSync(cmd, args, { stdio: ['ignore', fs.openSync('/dev/null', 'w'), 'pipe'], encoding: 'utf8' })
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
+  return ms
+}
+
+async function main () {
+  const have = (t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0
+  if (!have('lsof') || !have('ss')) {
+    process.stdout.write('## kernelscope inspect vs lsof + ss (bench/cli.js)\n\nskipped: lsof or ss missing\n')
+    return
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ks-bench-cli-'))
+  const file = path.join(dir, 'f')
+  fs.writeFileSync(file, 'x')
+  const target = spawn(process.execPath, ['-e', TARGET, file], { stdio: ['pipe', 'pipe', 'inherit'] })
+  await new Promise((resolve) => target.stdout.once('data', resolve))
+  const pid = target.pid
+  const fds = fs.readdirSync(`/proc/${pid}/fd`).length
+  const bin = path.join(__dirname, '..', 'bin', 'kernelscope.js')
+  const ks = () => time(process.execPath, [bin, 'inspect', String(pid), '--json'])
+  const lsof = () => time('lsof', ['-p', String(pid)])
+  const ss = () => time('ss', ['-tanpi'])
+  const nodeOnly = () => time(process.execPath, ['-e', '0'])
+  const rounds = 7
+  const r = { ks: [], lsof: [], ss: [], both: [], node: [] }
+  ks(); lsof(); ss() // warm the page cache and the dentries
+  for (let i = 0; i < rounds; i++) {
+    r.ks.push(ks())
+    const a = lsof()
+    const b = ss()
+    r.lsof.push(a)
+    r.ss.push(b)
+    r.both.push(a + b)
+    r.node.push(nodeOnly())
+  }
+  const ratios = r.ks.map((k, i) => r.both[i] / k)
+  const bytes = spawnSync(process.execPath, [bin, 'inspect', String(pid), '--json'], { maxBuffer: 256 << 20 }).stdout.length
+  target.stdin.end()
+  await new Promise((resolve) => target.once('exit', resolve))
+  fs.rmSync(dir, { recursive: true, force: true })
+  const m = (xs) => `${median(xs).toFixed(0)} ms`
+  process.stdout.write(`## kernelscope inspect vs lsof + ss at 10,000 descriptors (bench/cli.js)
+
+${machine()}. Target: a separate Node process with ${fds} descriptors (files, 400 loopback TCP
+sockets, its own pipes and epoll). Whole commands, spawn to exit (start-up included), output to
+/dev/null; ${rounds} interleaved rounds, medians; the ratio is taken round by round.
+
+| command | median wall time | note |
+| --- | ---: | --- |
+| \`kernelscope inspect <pid> --json\` | ${m(r.ks)} | process, threads with syscalls, every fd with sockets resolved; ${(bytes / 1e6).toFixed(1)} MB of JSON |
+| \`lsof -p <pid>\` | ${m(r.lsof)} | |
+| \`ss -tanpi\` | ${m(r.ss)} | TCP sockets with their processes and TCP_INFO |
+| lsof + ss | ${m(r.both)} | what inspect replaces |
+| \`node -e 0\` | ${m(r.node)} | Node's own start-up, inside kernelscope's figure |
+
+lsof + ss take **${median(ratios).toFixed(1)}×** as long as \`kernelscope inspect --json\` (median of the per-round ratios; range ${Math.min(...ratios).toFixed(1)}–${Math.max(...ratios).toFixed(1)}×).
+`)
+}
+
+main().catch((err) => { console.error(err); process.exit(1) })
