@@ -805,7 +805,7 @@ export function watchBackpressure(stream: WritableLike): BackpressureTracker
 
 /** This process's descriptors counted by type, with its sockets' queues (fdSummary()). */
 export interface FdSummary {
-  /** Descriptors listed in /proc/self/fd (getdents64), the listing's own excluded. */
+  /** Open descriptors: fstat of every slot of the fd table (status FDSize), or a getdents64 of /proc/self/fd when the table is much bigger than what is open; the listing's own excluded. */
   count: number
   /** Count per FdType (fstat st_mode; readlink only for anonymous inodes and once per device of regular-file mode). */
   byType: Record<FdType, number>
