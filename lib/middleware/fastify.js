@@ -1,8 +1,8 @@
 'use strict'
 // kernelscope/fastify: `fastify.register(require('kernelscope/fastify'), options)`. onRequest
-// opens one explained operation per request (the rest of the request runs inside it), onSend
-// closes it and sets Server-Timing, onResponse logs a slow request (request.log by default);
-// request.<field> holds the report (null until the operation is closed).
+// opens one explained operation per request (the rest of the request runs inside it); with
+// serverTiming onSend closes it and sets the header, else onResponse closes it; onResponse logs
+// a slow request (request.log by default); request.<field> holds the report (null until then).
 
 const { middlewareOptions, logObject, log, serverTimingValue, track, keyOf } = require('./core')
 
@@ -16,28 +16,30 @@ function plugin (fastify, options, done) {
   fastify.addHook('onRequest', (request, reply, next) => {
     tracks.set(request, track(`${request.method} ${request.url}`, next, undefined, o.gate, keyOf(request.method, request.url)))
   })
-  fastify.addHook('onSend', async (request, reply, payload) => {
+  if (o.serverTiming) {
+    // The header must be set before the payload goes: the operation closes here.
+    fastify.addHook('onSend', async (request, reply, payload) => {
+      const t = tracks.get(request)
+      if (t === undefined) return payload
+      t.end()
+      const report = await t.report
+      request[field] = report
+      if (report !== null) {
+        try { reply.header('Server-Timing', serverTimingValue(report)) } catch {}
+      }
+      return payload
+    })
+  }
+  // One hook less per request without serverTiming: the operation closes at onResponse.
+  fastify.addHook('onResponse', async (request, reply) => {
     const t = tracks.get(request)
-    if (t === undefined) return payload
+    if (t === undefined) return
     t.end()
     const report = await t.report
     request[field] = report
-    if (report !== null && o.serverTiming) {
-      try { reply.header('Server-Timing', serverTimingValue(report)) } catch {}
-    }
-    return payload
-  })
-  fastify.addHook('onResponse', (request, reply, next) => {
-    const t = tracks.get(request)
-    if (t !== undefined) {
-      t.end()
-      t.report.then((report) => {
-        if (report === null || report.wallMs < o.thresholdMs) return
-        const route = (request.routeOptions && request.routeOptions.url) || request.url
-        log(logger === undefined ? request.log : logger, field, logObject({ method: request.method, route, status: reply.statusCode }, report))
-      })
-    }
-    next()
+    if (report === null || report.wallMs < o.thresholdMs) return
+    const route = (request.routeOptions && request.routeOptions.url) || request.url
+    log(logger === undefined ? request.log : logger, field, logObject({ method: request.method, route, status: reply.statusCode }, report))
   })
   done()
 }
