@@ -1012,12 +1012,26 @@ export interface SlowRequestEntry {
   breakdown: Array<{ kind: string, target: string | null, ms: number, evidence: Record<string, unknown> | null }> | null
 }
 
+/** The part of an http.IncomingMessage the middleware reads. */
+export interface HttpRequestLike {
+  method?: string
+  url?: string
+}
+
+/** The part of an http.ServerResponse the middleware uses. */
+export interface HttpResponseLike {
+  statusCode: number
+  readonly headersSent: boolean
+  setHeader(name: string, value: string): unknown
+  end(...args: any[]): unknown
+  once(event: string, listener: (...args: any[]) => void): unknown
+}
+
 export interface HttpMiddleware {
   /** express / connect middleware. */
-  (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next?: (err?: unknown) => void): void
+  (req: HttpRequestLike, res: HttpResponseLike, next?: (err?: unknown) => void): void
   /** A node:http request listener running `handler` inside the request's explained operation. */
-  wrap(handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => unknown):
-    (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void
+  wrap<Req extends HttpRequestLike, Res extends HttpResponseLike>(handler: (req: Req, res: Res) => unknown): (req: Req, res: Res) => void
 }
 
 /** Per-request attribution for node:http, express and connect. */
