@@ -86,7 +86,7 @@ export interface Sample {
     /** Times it was scheduled onto a CPU. */
     timeslices: number | null
   }
-  /** Number of threads (/proc/self/stat num_threads). */
+  /** Number of threads: the link count of /proc/self/task (2 + one per thread; an fstat, not a read of /proc/self/stat). */
   threads: number | null
   /** RLIMIT_NOFILE (getrlimit); Infinity when unlimited. */
   fdLimits: { soft: number | null, hard: number | null }

@@ -177,3 +177,33 @@ test('an fd argument is resolved to what /proc/self/fd says it is', () => {
   assert.equal(sched.syscall.target, fs.readlinkSync(`/proc/self/fd/${fd}`))
   assert.equal(sched.syscall.target, 'anon_inode:[eventpoll]')
 })
+
+test('the calling thread is reported running with syscall null (it is reading its own /proc files)', async () => {
+  // the kernel's own view of this thread while it reads /proc: running, inside read()
+  const self = fs.readFileSync('/proc/thread-self/stat', 'utf8')
+  assert.equal(self.slice(self.lastIndexOf(')') + 2)[0], 'R')
+  for (const opts of [{}, { syscalls: false }]) {
+    const me = ks.threads(opts).find((t) => t.tid === process.pid)
+    assert.equal(me.state, 'running')
+    assert.equal(me.syscall, null)
+    assert.equal(me.wchan, null)
+  }
+  // others still show their syscall: the scheduler thread sits in epoll_wait
+  assert.ok(ks.threads().find((t) => t.role === 'delayed-task-scheduler').syscall)
+  // the same for a worker thread calling threads(): its own entry, found by its tid
+  const w = new Worker(`
+    const fs = require('node:fs')
+    const ks = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const tid = Number(fs.readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0])
+    const me = ks.threads().find((t) => t.tid === tid)
+    require('node:worker_threads').parentPort.postMessage({ me })`, { eval: true })
+  let msg
+  try {
+    msg = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+  } finally {
+    await w.terminate()
+  }
+  assert.equal(msg.me.role, 'worker-thread')
+  assert.equal(msg.me.state, 'running')
+  assert.equal(msg.me.syscall, null)
+})

@@ -376,7 +376,12 @@ fn read_thread(pid: Option<i32>, tid: i32, syscalls: bool, buf: &mut [u8]) -> Op
         .and_then(|n| parse_numbers::<2>(&buf[..n]))
         .map(|[_, wait]| wait);
     let mut in_epoll = false;
-    let syscall = if syscalls {
+    // the calling thread is running this very code: its own syscall file would show it in the
+    // read() of that file (and its wchan nothing useful), so it is reported as running, no syscall
+    let own = tid == sys::gettid();
+    let syscall = if own {
+        None
+    } else if syscalls {
         sys::read_file_into(&path("syscall"), buf)
             .ok()
             .and_then(|n| decode_syscall(pid, &buf[..n]))
@@ -402,14 +407,15 @@ fn read_thread(pid: Option<i32>, tid: i32, syscalls: bool, buf: &mut [u8]) -> Op
             Some("epoll_wait" | "epoll_pwait" | "epoll_pwait2")
         );
     }
-    let wchan = sys::read_file_into(&path("wchan"), buf)
-        .ok()
+    let wchan = (!own)
+        .then(|| sys::read_file_into(&path("wchan"), buf).ok())
+        .flatten()
         .map(|n| String::from_utf8_lossy(&buf[..n]).trim().to_string())
         .filter(|w| !w.is_empty() && w != "0");
     Some(RawThread {
         tid,
         name: st.comm,
-        state: st.state,
+        state: if own { 'R' } else { st.state },
         utime: st.utime,
         stime: st.stime,
         voluntary,
