@@ -88,8 +88,10 @@ test('over 1.5 s of HTTP load the summed waitMs equals eventLoopUtilization().id
     await Promise.all([client(), client(), client(), client()])
     const [s, elu] = await new Promise((resolve) => setTimeout(() => resolve([m.stats(), performance.eventLoopUtilization(elu0)]), 1))
     const summed = s.waitMs.meanMs * s.waitMs.count
-    assert.ok(requests > 100, `requests ${requests}`)
-    assert.ok(s.iterations > 100)
+    // a loaded machine serves fewer (81 seen with two busy loops and other builds running):
+    // the comparison below needs iterations, not throughput
+    assert.ok(requests > 20, `requests ${requests}`)
+    assert.ok(s.iterations > 20)
     assert.ok(Math.abs(summed - s.idleMs) < 1e-6)
     if (process.env.KS_DEBUG) console.log({ summed, eluIdle: elu.idle, requests, iterations: s.iterations, ours: s.utilization, elu: elu.utilization })
     assert.ok(Math.abs(summed - elu.idle) <= elu.idle * 0.01 + 0.05, `summed waitMs ${summed} vs ELU idle ${elu.idle}`)
@@ -109,13 +111,16 @@ test('a 100 ms synchronous block shows in iterationMs, not in waitMs', async () 
     const before = nowMs()
     await new Promise((resolve) => setTimeout(() => { busy(100); resolve() }, 10))
     await sleep(5) // let the next prepare close the turn
+    const after = nowMs()
     const turns = m.history().filter((it) => it.atMs >= before - 1)
-    const blocked = turns.filter((it) => it.iterationMs !== null && it.iterationMs >= 99)
+    // the turn that ran the busy callback: its 100 ms are outside its wait and its poll phase
+    // (timers run before the poll), whatever a loaded machine adds to the waits themselves
+    const blocked = turns.filter((it) => it.iterationMs !== null && it.iterationMs - it.pollMs >= 99)
     assert.equal(blocked.length, 1, JSON.stringify(turns))
-    assert.ok(blocked[0].iterationMs < 1000)
-    assert.ok(blocked[0].waitMs < 60, `waitMs ${blocked[0].waitMs}`)
-    assert.ok(blocked[0].pollMs < 60, `pollMs ${blocked[0].pollMs}`)
-    assert.ok(turns.every((it) => it.waitMs < 60), 'no wait took the blocked time')
+    assert.ok(blocked[0].iterationMs < 2000)
+    assert.ok(blocked[0].pollMs >= blocked[0].waitMs)
+    const waited = turns.reduce((sum, it) => sum + it.waitMs, 0)
+    assert.ok(waited <= after - before - 99, `no wait took the blocked time: ${waited} ms waited in ${after - before} ms`)
     const s = m.stats()
     assert.ok(s.iterationMs.maxMs >= 99)
     assert.ok(s.busyMs >= 99)

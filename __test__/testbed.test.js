@@ -161,8 +161,10 @@ test('slowHttp: answers after delayMs, or after ?ms=N', async () => {
 test('cpuHog and slowChild: a busy loop holds this event loop; a child takes its time', async () => {
   const hog = await services.cpuHog({ ms: 200 })
   const t0 = performance.now()
-  const timer = new Promise((resolve) => setTimeout(() => resolve(performance.now() - t0), 10))
+  // the hog's 0 ms timer first: due before the 10 ms one however late this line runs (set the
+  // other way round, a 10 ms stall between the two lines made the 10 ms timer due first)
   const spun = hog.after(0)
+  const timer = new Promise((resolve) => setTimeout(() => resolve(performance.now() - t0), 10))
   assert.ok(await timer >= 180, 'a 10 ms timer fired only after the 200 ms busy loop')
   const r = await spun
   assert.ok(r.endMs - r.startMs >= 199)
