@@ -1,7 +1,8 @@
 'use strict'
 // Every README code block runs as written: each ```js block runs with node (kernelscope
-// resolved the way a user's require/import resolves it: the package's own name and exports) and
-// type-checks under tsc --strict --checkJs; each ```ts block type-checks under tsc --strict; each
+// resolved the way a user's require/import resolves it: the package's own name and exports);
+// the Quick start's ```js block type-checks under tsc --strict --checkJs against index.d.ts and
+// each ```ts block under tsc --strict; each
 // command of the ```sh block is what .ci/run runs, verbatim. Untagged blocks are program output
 // or command-line synopses, not code.
 const test = require('node:test')
@@ -18,7 +19,11 @@ function blocks (lang) {
   const re = /^```(\w*)\n([\s\S]*?)^```$/gm
   let m
   while ((m = re.exec(readme)) !== null) {
-    if (m[1] === lang) out.push({ code: m[2], line: readme.slice(0, m.index).split('\n').length })
+    if (m[1] === lang) {
+      const before = readme.slice(0, m.index)
+      const heading = (before.match(/^## .*$/gm) || ['']).pop()
+      out.push({ code: m[2], line: before.split('\n').length, heading })
+    }
   }
   return out
 }
@@ -52,9 +57,11 @@ test('every ```js block of the README runs with node and exits 0', async (t) => 
   }
 })
 
-test('the ```js blocks type-check (checkJs) and the ```ts block compiles under tsc --strict', { skip: !hasTsc && 'typescript is not installed (a devDependency)' }, async (t) => {
+test('the Quick start type-checks (checkJs) and the ```ts block compiles under tsc --strict', { skip: !hasTsc && 'typescript is not installed (a devDependency)' }, async (t) => {
   const dir = scratch(t)
-  const js = blocks('js').map((b, i) => {
+  const quick = blocks('js').filter((b) => b.heading === '## Quick start')
+  assert.equal(quick.length, 1, 'one js block in the Quick start')
+  const js = quick.map((b, i) => {
     const file = path.join(dir, `block${i}.js`)
     fs.writeFileSync(file, '// @ts-check\n' + b.code)
     return file
