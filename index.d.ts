@@ -1036,3 +1036,93 @@ export interface HttpMiddleware {
 
 /** Per-request attribution for node:http, express and connect. */
 export function middleware(options?: MiddlewareOptions): HttpMiddleware
+
+/** Allow-lists for sentinel(): what is expected, so it is marked `allowed` and not alerted. */
+export interface SentinelAllow {
+  /** Destinations: 'a.b.c.d', 'name' (compared with the name the caller asked for),
+   * 'host:port', '[v6]:port' or a subnet 'a.b.c.d/n'. */
+  hosts?: string[]
+  /** Programs: a name (compared with the basenames of argv[0] and the file) or an absolute path. */
+  commands?: string[]
+  /** Paths ('~' is the home directory): the path itself and everything below it. */
+  paths?: string[]
+}
+
+export interface SentinelOptions {
+  allow?: SentinelAllow
+  /** Files to mark with fanotify (default: the sensitive files that exist at start: ~/.npmrc,
+   * ~/.netrc, ~/.docker/config.json, files in ~/.ssh ~/.aws ~/.config/gcloud ~/.gnupg ~/.azure,
+   * /etc/shadow, .env files in the working directory, …). Files created later are not watched. */
+  watchPaths?: string[]
+  /** How often kernel-side evidence is read (fanotify queue, own sockets), in ms. Default 1000;
+   * 10..3600000. events() reads it at once. */
+  intervalMs?: number
+  /** Called with each event that is NOT allowed (events() returns allowed ones too). */
+  onEvent?: (event: SentinelEvent) => void
+}
+
+interface SentinelEventBase {
+  /** The JS stack at the call (node internals removed), newest frame first; null when the
+   * evidence has no JS call behind it (native code, seen by the socket poll or fanotify alone). */
+  stack: string | null
+  /** Where it was seen: 'child_process channel', 'spawnSync' | 'execSync' | 'execFileSync',
+   * 'net.Socket.prototype.connect', 'net.client.socket', 'undici:client:beforeConnect',
+   * 'dgram.send' | 'dgram.connect', 'socket poll' (own fds + getpeername), 'fanotify',
+   * 'fanotify + fs wrapper (…)', 'fs wrapper (…)' (fanotify refused: a hint only). */
+  evidence: string
+  /** Matched an allow-list. */
+  allowed: boolean
+  /** Date.now() when seen (ms). */
+  time: number
+}
+
+export interface SentinelExecEvent extends SentinelEventBase {
+  kind: 'exec'
+  /** The program as given to spawn (or /bin/sh for a shell). */
+  file: string | null
+  argv: string[]
+  /** The child's pid (null if spawning failed). */
+  pid: number | null
+}
+
+export interface SentinelConnectEvent extends SentinelEventBase {
+  kind: 'connect'
+  /** The name asked for (null when only the address is known). */
+  host: string | null
+  /** The IP address (null until a name is resolved). */
+  address: string | null
+  port: number
+  family: 'inet' | 'inet6' | null
+  protocol: 'tcp' | 'udp' | 'other'
+  /** For 'socket poll': the descriptor. */
+  fd?: number
+}
+
+export interface SentinelOpenEvent extends SentinelEventBase {
+  kind: 'open'
+  /** Absolute path opened. */
+  path: string
+  /** The opener's pid: ours; null when fanotify reports another process (pid hidden from an
+   * unprivileged listener). */
+  pid: number | null
+}
+
+export type SentinelEvent = SentinelExecEvent | SentinelConnectEvent | SentinelOpenEvent
+
+export interface Sentinel {
+  /** Every event so far, oldest first (at most 10,000 kept); queued kernel evidence is read first. */
+  events(): SentinelEvent[]
+  /** Removes every wrapper, channel subscription, fanotify mark and the timer. Idempotent. */
+  close(): void
+  /** Whether fanotify marks are in place (ok) or why not (error: e.g. 'EPERM: …'); unmarked:
+   * watched paths that could not be marked. */
+  readonly fanotify: { ok: boolean, error: string | null, unmarked?: string[] }
+}
+
+/**
+ * Watches this process's own behaviour, in-process and unprivileged: child processes, outbound
+ * connections, opens of sensitive files. What it cannot see (what a child does, a native
+ * connection opened and closed between polls, io_uring) is in docs/sentinel.md; for assurance
+ * run the command under `kernelscope audit`. Starts a timer (unref'd) until close().
+ */
+export function sentinel(options?: SentinelOptions): Sentinel

@@ -13,6 +13,7 @@ const { prometheus } = require('./lib/exporters/prometheus')
 const { opentelemetry } = require('./lib/exporters/opentelemetry')
 const { explain, attribute } = require('./lib/attribution/explain')
 const { middleware } = require('./lib/middleware/http')
+const { sentinel } = require('./lib/sentinel')
 
 if (supported) {
   try {
@@ -42,5 +43,6 @@ module.exports = {
   opentelemetry,
   explain,
   attribute,
-  middleware
+  middleware,
+  sentinel
 }

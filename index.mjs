@@ -25,6 +25,7 @@ export const {
   opentelemetry,
   explain,
   attribute,
-  middleware
+  middleware,
+  sentinel
 } = ks
 export default ks

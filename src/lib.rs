@@ -12,6 +12,7 @@ pub mod parse;
 pub mod process;
 pub mod process_info;
 pub mod sampler;
+pub mod sentinel;
 pub mod sockdiag;
 pub mod socket;
 pub mod spawn;

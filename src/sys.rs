@@ -9,6 +9,7 @@ use crate::error::last_errno;
 
 pub mod trace;
 pub mod uv;
+pub mod watch;
 
 pub type SysResult<T> = Result<T, i32>;
 
