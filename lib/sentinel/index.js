@@ -71,6 +71,7 @@ class Sentinel {
     this._paths = stringList(allow.paths, 'options.allow.paths').map((p) => path.resolve(policy.expandHome(p, home)))
     const watchPaths = options.watchPaths === undefined ? defaultWatchPaths(home) : stringList(options.watchPaths, 'options.watchPaths')
     this._watched = new Set(watchPaths.map((p) => path.resolve(policy.expandHome(p, home))))
+    this._sensitive = policy.sensitivePaths(home) // computed once: fs.readFileSync also serves require()
     const interval = options.intervalMs === undefined ? DEFAULT_INTERVAL_MS : options.intervalMs
     if (typeof interval !== 'number') throw invalidArgType('options.intervalMs', 'a number', interval)
     if (!(interval >= 10 && interval <= 3600000)) throw outOfRange('options.intervalMs', '>= 10 and <= 3600000', interval)
@@ -292,7 +293,7 @@ class Sentinel {
     try {
       abs = path.resolve(p instanceof URL ? require('node:url').fileURLToPath(p) : Buffer.isBuffer(p) ? p.toString() : String(p))
     } catch { return }
-    if (!this._watched.has(abs) && !policy.isSensitive(abs, policy.sensitivePaths(os.homedir()))) return
+    if (!this._watched.has(abs) && !policy.isSensitive(abs, this._sensitive)) return
     const hint = { path: abs, stack: callStack(), at: Date.now(), via }
     if (this.fanotify && this.fanotify.ok && this._watched.has(abs)) {
       this._hints.push(hint)
