@@ -16,6 +16,15 @@ function peerOf (socket) {
   return null
 }
 
+function hostPort (origin) {
+  try {
+    const u = new URL(origin)
+    return `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`
+  } catch {
+    return origin
+  }
+}
+
 function add (op, rec) {
   for (let o = op; o !== null; o = o.parent) {
     if (!o.done) o.extra.push(rec)
@@ -86,7 +95,7 @@ function onUndiciCreate (message) {
     startMs: now(),
     headersMs: null,
     endMs: null,
-    target: message.request && message.request.origin ? String(message.request.origin) : null,
+    target: message.request && message.request.origin ? hostPort(String(message.request.origin)) : null,
     status: null,
     method: message.request && message.request.method,
     path: message.request && message.request.path

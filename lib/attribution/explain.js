@@ -200,6 +200,11 @@ function onDone (rec) {
         if (s.tcp !== null) {
           ev.rwndLimitedMs = s.tcp.rwndLimitedMs ?? null
           ev.sndbufLimitedMs = s.tcp.sndbufLimitedMs ?? null
+          // TCP_INFO accumulates since connect: over a write that waited `ms`, a receive
+          // window that limited the sender most of that time is a peer that stopped reading
+          const ms = rec.endMs - rec.startMs
+          if (ms >= 10 && ev.rwndLimitedMs !== null && ev.rwndLimitedMs >= ms * 0.5) ev.verdict = 'peer-not-reading'
+          else if (ms >= 10 && ev.sndbufLimitedMs !== null && ev.sndbufLimitedMs >= ms * 0.5) ev.verdict = 'send-buffer-full'
         }
       }
     }
@@ -212,13 +217,30 @@ function onDone (rec) {
 
 const IDLE_CALLS = new Set(['futex'])
 
+/** Busy pool episodes in a window; consecutive ones of one thread in the same call on the same
+ * target (a state flip in the middle) are joined into one. */
 function busyPoolEpisodes (fromMs, toMs) {
-  const out = []
+  const list = []
   for (const e of episodes.values()) {
     if (e.role !== 'pool') continue
     if (e.lastMs < fromMs || e.firstMs > toMs) continue
     if (e.syscall !== null && IDLE_CALLS.has(e.syscall)) continue
-    out.push(e)
+    list.push(e)
+  }
+  list.sort((a, b) => a.tid - b.tid || a.seq - b.seq)
+  const out = []
+  for (const e of list) {
+    const last = out[out.length - 1]
+    if (last !== undefined && last.tid === e.tid && last.lastSeq + 1 === e.seq &&
+        last.syscall === e.syscall && last.target === e.target) {
+      last.lastMs = e.lastMs
+      last.samples += e.samples
+      last.lastSeq = e.seq
+      last.open = e.open
+      if (e.wchan !== null) last.wchan = last.wchan ?? e.wchan
+    } else {
+      out.push({ ...e, lastSeq: e.seq })
+    }
   }
   return out
 }
@@ -234,36 +256,38 @@ function loopEpisodes (fromMs, toMs) {
 }
 
 /** Pairs pool requests with the sampled episodes that fit them best (one each). */
-function matchEpisodes (reqs, starts, interval) {
+function matchEpisodes (reqs, starts, interval, nowMs) {
   if (reqs.length === 0) return new Map()
   let lo = Infinity
-  let hi = -Infinity
+  const hi = nowMs
   for (let i = 0; i < reqs.length; i++) {
     if (reqs[i].submitMs < lo) lo = reqs[i].submitMs
-    const d = reqs[i].doneMs ?? Infinity
-    if (d > hi) hi = d
   }
   const eps = busyPoolEpisodes(lo, hi)
   const pairs = []
   for (let i = 0; i < reqs.length; i++) {
     const s = starts[i] ?? reqs[i].submitMs
     const d = reqs[i].doneMs ?? hi
+    const known = reqs[i].path ?? null
     for (const e of eps) {
+      if (known !== null && e.target !== null && e.target !== known) continue
+      if (known === null && reqs[i].paths !== null && e.target !== null && !reqs[i].paths.has(e.target)) continue
       const a = e.firstMs - interval
-      const b = e.lastMs + interval
+      const b = e.open ? Math.max(e.lastMs + interval, hi) : e.lastMs + interval
       const overlap = Math.min(b, d) - Math.max(a, s)
       if (overlap <= 0) continue
-      const score = overlap - Math.abs(b - d) - Math.abs(Math.max(a, s) - s) * 0.5
-      pairs.push({ i, e, score })
+      // a good fit starts when the request started executing and ends when it completed
+      const score = overlap - Math.abs(b - d) - Math.abs(a - s)
+      if (score > 0) pairs.push({ i, e, score })
     }
   }
   pairs.sort((x, y) => y.score - x.score)
   const byReq = new Map()
   const used = new Set()
   for (const p of pairs) {
-    if (byReq.has(p.i) || used.has(p.e.seq)) continue
+    if (byReq.has(p.i) || used.has(p.e)) continue
     byReq.set(p.i, p.e)
-    used.add(p.e.seq)
+    used.add(p.e)
   }
   return byReq
 }
@@ -305,15 +329,30 @@ function build (op, outcome, k1) {
   const poolRecs = state.pool.filter((r) => r.startMs <= t1 && (r.endMs === null || r.endMs >= t0 - 5000))
   const phantoms = phantomWork(poolRecs)
   const all = phantoms.concat(poolRecs).sort((a, b) => a.startMs - b.startMs)
-  const input = all.map((r) => ({ submitMs: r.startMs, doneMs: r.doneMs ?? r.endMs, slow: r.pool === 'dns' }))
+  // files each operation is known to have opened: its other fs requests (fstat, read, close
+  // of those files) can only have waited on one of them
+  const opened = new Map()
+  for (const r of all) {
+    if (r.fdPath === null || r.fdPath === undefined || r.op === null) continue
+    let set = opened.get(r.op)
+    if (set === undefined) opened.set(r.op, (set = new Set()))
+    set.add(r.fdPath)
+  }
+  const input = all.map((r) => ({
+    submitMs: r.startMs,
+    doneMs: r.doneMs ?? r.endMs,
+    slow: r.pool === 'dns',
+    path: r.fdPath ?? null,
+    paths: r.pool === 'fs' && r.op !== null ? opened.get(r.op) ?? null : null
+  }))
   let model = replay(input, size)
-  const matched = matchEpisodes(input, model.starts, interval)
+  const matched = matchEpisodes(input, model.starts, interval, t1)
   let refined = false
   for (const [i, e] of matched) {
     const r = all[i]
     if (r.phantom) continue
     if (r.target === undefined || r.target === null) {
-      if (r.pool === 'fs' && e.target !== null) r.target = e.target
+      if (r.pool === 'fs' && e.target !== null) r.target = r.fdPath ?? e.target
     }
     r.sampled = { syscall: e.syscall, wchan: e.wchan, state: e.state, samples: e.samples, target: e.target, tid: e.tid }
     // the worker went idle well before the callback ran: the loop was late
@@ -355,6 +394,8 @@ function build (op, outcome, k1) {
       const ev = rec.sampled
         ? { syscall: rec.sampled.syscall, wchan: rec.sampled.wchan, samples: rec.sampled.samples, type: rec.type }
         : { type: rec.type, sampled: false }
+      // what the worker's call was about: the DNS server it polled, the file it read
+      if (rec.sampled && rec.sampled.target !== null && rec.sampled.target !== tgt) ev.on = rec.sampled.target
       push({ kind, target: tgt, from: start, to: done, cls: 2, end, req: rec, evidence: ev })
       if (end - done > 0.05) {
         push({ kind: 'event-loop-blocked', target: null, from: done, to: end, cls: 3, end, req: rec, evidence: null, due: done })

@@ -100,6 +100,22 @@ function owners (op, rec) {
   }
 }
 
+// fs requests carry no path, but fs.readFile's open does: the fd its ReadFileContext holds
+// right after the open's callback names the file (/proc/self/fd/<fd>), which tells apart
+// requests the sampler saw at the same times. (fs/promises: the FileHandle's init cannot be
+// tied to its own open reliably, and reading its fd inside init crashes Node 20-24; those
+// requests are matched by timing alone.)
+const { readlinkSync } = require('node:fs')
+
+function pathOfFd (fd) {
+  if (typeof fd !== 'number' || fd < 0) return null
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`)
+  } catch {
+    return null
+  }
+}
+
 function init (asyncId, type, triggerAsyncId, resource) {
   const kind = KIND[type]
   if (kind === undefined) return
@@ -118,6 +134,7 @@ function init (asyncId, type, triggerAsyncId, resource) {
     pool: pool ?? null,
     lastReadMs: null,
     reads: 0,
+    fdPath: null,
     evidence: null
   }
   if (kind === 'socket') {
@@ -157,6 +174,9 @@ function after (asyncId) {
   const rec = state.current
   if (rec === null || rec.id !== asyncId) return
   const t = now()
+  if (rec.pool === 'fs' && rec.fdPath === null) {
+    if (rec.resource !== null && rec.resource.context) rec.fdPath = pathOfFd(rec.resource.context.fd)
+  }
   const ms = t - state.currentAt
   if (rec.op !== null) {
     rec.op.callbackMs += ms
