@@ -17,23 +17,67 @@ use crate::layout::process as slot;
 use crate::parse::proc_text::{parse_io, parse_numbers};
 use crate::sys::{self, DirFd, ProcFile};
 
-/// The /proc/self files sample() reads, opened once. A file that cannot be opened (restricted
-/// /proc, missing accounting) stays None and its fields are null.
+/// One kept-open /proc/self file. A file that cannot be opened stays None and its fields are
+/// null; when the refusal was transient (EMFILE, ENFILE, ENOMEM: the process is short of
+/// descriptors — exactly when someone is chasing an fd leak) a later sample() tries again,
+/// while a lasting one (EACCES, ENOENT: restricted /proc, no accounting) is not retried.
+struct Kept<T> {
+    file: Option<T>,
+    retry: bool,
+}
+
+impl<T> Kept<T> {
+    fn open(open: impl Fn() -> sys::SysResult<T>) -> Kept<T> {
+        let mut k = Kept {
+            file: None,
+            retry: true,
+        };
+        k.reopen(open);
+        k
+    }
+
+    fn reopen(&mut self, open: impl Fn() -> sys::SysResult<T>) {
+        if self.file.is_some() || !self.retry {
+            return;
+        }
+        match open() {
+            Ok(f) => self.file = Some(f),
+            Err(e) => {
+                self.retry = matches!(e, libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EINTR)
+            }
+        }
+    }
+}
+
+/// The /proc/self files sample() reads, opened on the first call and kept.
 struct SampleFiles {
-    io: Option<ProcFile>,
-    statm: Option<ProcFile>,
-    schedstat: Option<ProcFile>,
+    io: Kept<ProcFile>,
+    statm: Kept<ProcFile>,
+    schedstat: Kept<ProcFile>,
     /// /proc/self/task: its link count is 2 + the number of threads, a cheap fstat where
     /// /proc/self/stat would sum every thread's times just to print num_threads.
-    task_dir: Option<DirFd>,
+    task_dir: Kept<DirFd>,
+}
+
+fn open_io() -> sys::SysResult<ProcFile> {
+    ProcFile::open("/proc/self/io")
+}
+fn open_statm() -> sys::SysResult<ProcFile> {
+    ProcFile::open("/proc/self/statm")
+}
+fn open_schedstat() -> sys::SysResult<ProcFile> {
+    ProcFile::open("/proc/self/schedstat")
+}
+fn open_task_dir() -> sys::SysResult<DirFd> {
+    DirFd::open(Path::new("/proc/self/task"))
 }
 
 static FILES: Lazy<Mutex<SampleFiles>> = Lazy::new(|| {
     Mutex::new(SampleFiles {
-        io: ProcFile::open("/proc/self/io").ok(),
-        statm: ProcFile::open("/proc/self/statm").ok(),
-        schedstat: ProcFile::open("/proc/self/schedstat").ok(),
-        task_dir: DirFd::open(Path::new("/proc/self/task")).ok(),
+        io: Kept::open(open_io),
+        statm: Kept::open(open_statm),
+        schedstat: Kept::open(open_schedstat),
+        task_dir: Kept::open(open_task_dir),
     })
 });
 
@@ -55,16 +99,22 @@ fn read_into<'a>(file: &Option<ProcFile>, buf: &'a mut [u8]) -> Option<&'a [u8]>
 pub fn sample_into(out: &mut [f64]) {
     out[..slot::LEN].fill(f64::NAN);
     let mut buf = [0u8; 1024];
-    let files = match FILES.lock() {
+    let mut guard = match FILES.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     };
+    // files a descriptor shortage kept closed: tried again (one open each, only then)
+    guard.io.reopen(open_io);
+    guard.statm.reopen(open_statm);
+    guard.schedstat.reopen(open_schedstat);
+    guard.task_dir.reopen(open_task_dir);
+    let files = &*guard;
     out[slot::PID] = *PID;
     out[slot::AT_MS] = sys::monotonic_ms();
 
     // /proc/self/io first: syscr is counted after a read returns, so reading it before our own
     // other reads keeps sample()'s own calls out of this snapshot as far as possible.
-    if let Some(text) = read_into(&files.io, &mut buf) {
+    if let Some(text) = read_into(&files.io.file, &mut buf) {
         let io = parse_io(text);
         out[slot::READ_CHARS] = opt(io.rchar);
         out[slot::WRITE_CHARS] = opt(io.wchar);
@@ -83,7 +133,7 @@ pub fn sample_into(out: &mut [f64]) {
         out[slot::INVOLUNTARY] = ru.nivcsw;
         out[slot::PEAK_RSS] = ru.maxrss_kb * 1024.0;
     }
-    if let Some(text) = read_into(&files.statm, &mut buf) {
+    if let Some(text) = read_into(&files.statm.file, &mut buf) {
         if let Some([size, resident, shared]) = parse_numbers::<3>(text) {
             let page = *PAGE_SIZE;
             out[slot::VIRTUAL] = size as f64 * page;
@@ -97,14 +147,14 @@ pub fn sample_into(out: &mut [f64]) {
     if out[slot::RSS] > out[slot::PEAK_RSS] {
         out[slot::PEAK_RSS] = out[slot::RSS];
     }
-    if let Some(text) = read_into(&files.schedstat, &mut buf) {
+    if let Some(text) = read_into(&files.schedstat.file, &mut buf) {
         if let Some([run_ns, wait_ns, slices]) = parse_numbers::<3>(text) {
             out[slot::RUN_MS] = run_ns as f64 / 1e6;
             out[slot::RUNQUEUE_WAIT_MS] = wait_ns as f64 / 1e6;
             out[slot::TIMESLICES] = slices as f64;
         }
     }
-    if let Some(Ok(nlink)) = files.task_dir.as_ref().map(DirFd::nlink) {
+    if let Some(Ok(nlink)) = files.task_dir.file.as_ref().map(DirFd::nlink) {
         out[slot::THREADS] = nlink.saturating_sub(2) as f64;
     }
     if let Ok((soft, hard)) = sys::nofile_limits() {
@@ -132,17 +182,24 @@ pub fn js_sample_into(mut out: Float64ArraySlice) -> Result<()> {
 #[napi(js_name = "sampleSyscallFloor", catch_unwind)]
 pub fn sample_syscall_floor() -> f64 {
     let mut buf = [0u8; 1024];
-    let files = match FILES.lock() {
+    let mut guard = match FILES.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     };
+    // files a descriptor shortage kept closed: tried again (one open each, only then)
+    guard.io.reopen(open_io);
+    guard.statm.reopen(open_statm);
+    guard.schedstat.reopen(open_schedstat);
+    guard.task_dir.reopen(open_task_dir);
+    let files = &*guard;
     let mut total = 0usize;
-    total += read_into(&files.io, &mut buf).map_or(0, |b| b.len());
+    total += read_into(&files.io.file, &mut buf).map_or(0, |b| b.len());
     total += sys::rusage_self().map_or(0, |r| r.nvcsw as usize);
-    total += read_into(&files.statm, &mut buf).map_or(0, |b| b.len());
-    total += read_into(&files.schedstat, &mut buf).map_or(0, |b| b.len());
+    total += read_into(&files.statm.file, &mut buf).map_or(0, |b| b.len());
+    total += read_into(&files.schedstat.file, &mut buf).map_or(0, |b| b.len());
     total += files
         .task_dir
+        .file
         .as_ref()
         .map_or(0, |d| d.nlink().unwrap_or(0) as usize);
     total += sys::nofile_limits().map_or(0, |l| l.0 as usize);
@@ -151,12 +208,14 @@ pub fn sample_syscall_floor() -> f64 {
 }
 
 /// Number of entries in a /proc fd directory, counted with getdents64 (no readlink, no stat).
-pub fn count_dir_entries(path: &Path) -> std::result::Result<u32, i32> {
-    let dir = DirFd::open(path)?;
+/// Err names the syscall that failed: "open" (EMFILE when the process is out of descriptors)
+/// or "getdents64".
+pub fn count_dir_entries(path: &Path) -> std::result::Result<u32, (&'static str, i32)> {
+    let dir = DirFd::open(path).map_err(|e| ("open", e))?;
     let mut buf = [0u8; 16384];
     let mut count = 0u32;
     loop {
-        let n = dir.getdents(&mut buf)?;
+        let n = dir.getdents(&mut buf).map_err(|e| ("getdents64", e))?;
         if n == 0 {
             break;
         }
@@ -184,7 +243,7 @@ pub fn fd_count() -> Result<u32> {
     match count_dir_entries(Path::new("/proc/self/fd")) {
         // the directory's own fd was open during the scan: not one of the caller's
         Ok(n) => Ok(n.saturating_sub(1)),
-        Err(e) => Err(sys_error("getdents64", e, "/proc/self/fd")),
+        Err((syscall, e)) => Err(sys_error(syscall, e, "/proc/self/fd")),
     }
 }
 
@@ -207,16 +266,16 @@ mod timing {
             println!("{name}: {:.0} ns", t.elapsed().as_nanos() as f64 / n as f64);
         };
         time("io", &mut || {
-            read_into(&files.io, &mut buf);
+            read_into(&files.io.file, &mut buf);
         });
         time("task nlink", &mut || {
-            let _ = files.task_dir.as_ref().map(DirFd::nlink);
+            let _ = files.task_dir.file.as_ref().map(DirFd::nlink);
         });
         time("statm", &mut || {
-            read_into(&files.statm, &mut buf);
+            read_into(&files.statm.file, &mut buf);
         });
         time("schedstat", &mut || {
-            read_into(&files.schedstat, &mut buf);
+            read_into(&files.schedstat.file, &mut buf);
         });
         time("rusage", &mut || {
             let _ = sys::rusage_self();

@@ -6,9 +6,19 @@ const { Writable } = require('node:stream')
 const { invalidArgType, codedError } = require('../errors')
 const { native, supported } = require('../native')
 
+// A Proxy's traps or a getter may throw while we look: then it is not a stream we can use.
 function isWritable (s) {
-  return s !== null && typeof s === 'object' && typeof s.write === 'function' && typeof s.on === 'function'
+  try {
+    return s !== null && typeof s === 'object' && typeof s.write === 'function' && typeof s.on === 'function'
+  } catch {
+    return false
+  }
 }
+
+// A Writable created with emitClose: false emits nothing when destroyed: while a write waits
+// on such a stream, it is checked every CLOSE_POLL_MS (an unref'd timer) instead.
+const CLOSE_POLL_MS = 50
+const emitsClose = (stream) => !(stream._writableState && stream._writableState.emitClose === false)
 
 // Per stream: chunks waiting for a 'drain' (in call order) and the listeners that settle them.
 const queues = new WeakMap()
@@ -108,7 +118,12 @@ function startWaiting (stream) {
     q.items.length = 0
   }
   const onClose = () => onEnd(null)
+  const poll = emitsClose(stream)
+    ? null
+    : setInterval(() => { if (stream.destroyed) onEnd(null) }, CLOSE_POLL_MS)
+  if (poll !== null) poll.unref()
   function stop () {
+    if (poll !== null) clearInterval(poll)
     queues.delete(stream)
     stream.removeListener('drain', onDrain)
     stream.removeListener('error', onEnd)
@@ -121,6 +136,10 @@ function startWaiting (stream) {
   return q
 }
 
+// Each tracker's write wrapper -> its tracker, to unwind a stack of trackers on one stream
+// whichever order they are closed in.
+const trackerOfWrapper = new WeakMap()
+
 /** Tracks one writable stream's write() calls until close(). */
 class BackpressureTracker {
   #stream
@@ -128,6 +147,7 @@ class BackpressureTracker {
   #ownWrite
   #wrapper
   #onDrain
+  #onGone
   #closed = false
   #waiting = false
   #stallStart = 0
@@ -157,14 +177,26 @@ class BackpressureTracker {
       }
       return ret
     }
-    this.#onDrain = () => {
-      if (this.#waiting) {
-        this.#waiting = false
-        s.stalledMs += now() - this.#stallStart
-      }
+    this.#onDrain = () => this.#endStall()
+    // a destroyed stream stalls no more: 'close', or (emitClose: false) seen by stats()
+    this.#onGone = () => this.#endStall()
+    // install write first: a frozen or sealed stream refuses it, and then nothing is attached
+    try {
+      stream.write = this.#wrapper
+    } catch {}
+    if (stream.write !== this.#wrapper) {
+      throw codedError('ERR_INVALID_ARG_VALUE', 'The "stream" argument must allow its write method to be replaced (it is frozen, sealed or write is read-only)', TypeError)
     }
+    trackerOfWrapper.set(this.#wrapper, this)
     stream.on('drain', this.#onDrain)
-    stream.write = this.#wrapper
+    stream.on('close', this.#onGone)
+  }
+
+  #endStall () {
+    if (this.#waiting) {
+      this.#waiting = false
+      this.#s.stalledMs += now() - this.#stallStart
+    }
   }
 
   #startStall () {
@@ -174,6 +206,7 @@ class BackpressureTracker {
 
   /** Counts since the tracker started; stalledMs includes a stall still going on. */
   stats () {
+    if (this.#waiting && this.#stream.destroyed) this.#endStall()
     const s = { ...this.#s }
     if (this.#waiting && !this.#closed) s.stalledMs += now() - this.#stallStart
     return s
@@ -187,15 +220,17 @@ class BackpressureTracker {
   close () {
     if (this.#closed) return
     this.#closed = true
-    if (this.#waiting) {
-      this.#s.stalledMs += now() - this.#stallStart
-      this.#waiting = false
-    }
+    this.#endStall()
     const stream = this.#stream
     stream.removeListener('drain', this.#onDrain)
-    if (stream.write === this.#wrapper) {
-      if (this.#hadOwnWrite) Object.defineProperty(stream, 'write', this.#ownWrite)
+    stream.removeListener('close', this.#onGone)
+    // unwind: while stream.write is the wrapper of a closed tracker, put back what that tracker
+    // found (a tracker closed before a later one wrapped it over is undone here too)
+    let t = trackerOfWrapper.get(stream.write)
+    while (t !== undefined && t.#closed && t.#stream === stream) {
+      if (t.#hadOwnWrite) Object.defineProperty(stream, 'write', t.#ownWrite)
       else delete stream.write
+      t = trackerOfWrapper.get(stream.write)
     }
   }
 }
@@ -204,10 +239,21 @@ const now = () => Number(process.hrtime.bigint()) / 1e6
 
 function watchBackpressure (stream) {
   if (!supported) native() // throws ERR_KERNELSCOPE_UNSUPPORTED_PLATFORM
-  if (!isWritable(stream) || !(stream instanceof Writable || 'writableLength' in stream)) {
-    throw invalidArgType('stream', 'a writable stream (net.Socket, tls.TLSSocket, http.ServerResponse, …)', stream)
+  const expected = 'a writable stream (net.Socket, tls.TLSSocket, http.ServerResponse, …)'
+  let ok
+  try {
+    ok = isWritable(stream) && (stream instanceof Writable || 'writableLength' in stream)
+  } catch {
+    ok = false
   }
-  return new BackpressureTracker(stream)
+  if (!ok) throw invalidArgType('stream', expected, stream)
+  try {
+    return new BackpressureTracker(stream)
+  } catch (err) {
+    // a getter or Proxy trap that threw while the tracker read the stream
+    if (err && typeof err.code === 'string') throw err
+    throw invalidArgType('stream', expected, stream)
+  }
 }
 
 module.exports = { write, watchBackpressure, BackpressureTracker }

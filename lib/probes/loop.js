@@ -4,7 +4,7 @@
 // in Rust (src/loop_monitor.rs); this file validates, translates errors and shapes history().
 
 const { native, call, supported } = require('../native')
-const { invalidArgType, outOfRange } = require('../errors')
+const { invalidArgType, outOfRange, codedError } = require('../errors')
 const { optionsObject, optionalInteger } = require('../validate')
 const { layout, constant, orNull: v } = require('../layout')
 
@@ -17,6 +17,15 @@ const MAX_HISTORY = supported ? constant('loopMaxHistory') : 1
 class LoopMonitor {
   #native
 
+  // the native monitor of `self`, or a coded TypeError when `self` is not a LoopMonitor
+  // (LoopMonitor.prototype.stats.call({}))
+  static #of (self) {
+    if (self === null || typeof self !== 'object' || !(#native in self)) {
+      throw codedError('ERR_INVALID_THIS', 'Value of "this" must be of type LoopMonitor', TypeError)
+    }
+    return self.#native
+  }
+
   constructor (options) {
     const Native = native().NativeLoopMonitor // throws first where the addon is missing
     const opts = optionsObject(options)
@@ -26,7 +35,7 @@ class LoopMonitor {
 
   /** Totals and histograms since the monitor started or was last reset. */
   stats () {
-    return call(() => this.#native.stats())
+    return call(() => LoopMonitor.#of(this).stats())
   }
 
   /**
@@ -36,10 +45,11 @@ class LoopMonitor {
    * next bound, never at an earlier one.
    */
   buckets (boundsSeconds) {
+    LoopMonitor.#of(this)
     const bounds = checkBounds(boundsSeconds, 'boundsSeconds')
     const ns = new Float64Array(bounds.length)
     for (let i = 0; i < bounds.length; i++) ns[i] = bounds[i] * 1e9
-    const b = call(() => this.#native.buckets(ns))
+    const b = call(() => LoopMonitor.#of(this).buckets(ns))
     const n = bounds.length
     const one = (k) => ({ counts: Array.from(b.subarray(k, k + n)), count: b[k + n], sumSeconds: b[k + n + 1] })
     return { wait: one(0), poll: one(n + 2), iteration: one(2 * (n + 2)) }
@@ -47,7 +57,7 @@ class LoopMonitor {
 
   /** The last `historySize` iterations, oldest first. */
   history () {
-    const b = call(() => this.#native.history())
+    const b = call(() => LoopMonitor.#of(this).history())
     const n = H.LEN
     const out = new Array(b.length / n)
     for (let i = 0, k = 0; k < b.length; i++, k += n) {
@@ -65,17 +75,17 @@ class LoopMonitor {
 
   /** Forgets everything; counting starts again with the next iteration. */
   reset () {
-    call(() => this.#native.reset())
+    call(() => LoopMonitor.#of(this).reset())
   }
 
   /** Stops the hooks (when no other monitor on this thread needs them). Idempotent. */
   close () {
-    call(() => this.#native.close())
+    call(() => LoopMonitor.#of(this).close())
   }
 
   /** true after close(), or once the thread's environment has been torn down. */
   get closed () {
-    return call(() => this.#native.closed)
+    return call(() => LoopMonitor.#of(this).closed)
   }
 }
 
