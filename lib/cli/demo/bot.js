@@ -5,7 +5,8 @@
 // sockets are still connecting); at the end the loop monitor's waits.
 //
 // Every check declares what the test bed injected into it (`injected`: the kind of wait, its
-// target, about how long) and every target it may legitimately touch (`own`): the demo prints
+// target, about how long; fromStart: the delay runs from the start of all checks, not of this
+// one, whose startedAtMs says how much later it began) and every target it may legitimately touch (`own`): the demo prints
 // what kernelscope found, and its test compares the two.
 
 const fs = require('node:fs')
@@ -26,7 +27,9 @@ const HTTP_SLOW = [['orders', 700], ['payments', 900], ['search', 1100]]
 const HTTP_FAST = ['health', 'version']
 const TCP_CHECKS = ['db-primary', 'cache', 'queue']
 const DNS_CHECKS = 5
-const HOG = { afterMs: 250, ms: 350 } // late enough that the checks' connects are dispatched first
+// The busy loop is a check of its own that starts 250 ms after the others (late enough that
+// their connects are dispatched first) and is nothing but synchronous work.
+const HOG = { afterMs: 250, ms: 350 }
 const TIMER_MS = 270
 const CHILD_MS = 700
 const UPLOAD = { bytes: 8 * 2 ** 20, resumeAfterMs: 1000 }
@@ -55,16 +58,16 @@ function tcpConnect (port, host) {
   })
 }
 
-function upload (port, host, bytes) {
+function upload (port, host, payload) {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host })
     socket.once('error', reject)
     socket.once('connect', () => {
       // end() calls back once every byte is in the kernel's send queue, which the peer does
       // not drain until it starts reading.
-      socket.end(Buffer.alloc(bytes, 0x6b), () => {
+      socket.end(payload, () => {
         socket.destroy()
-        socket.once('close', () => resolve({ bytes }))
+        socket.once('close', () => resolve({ bytes: payload.length }))
       })
     })
   })
@@ -89,18 +92,20 @@ async function setUp () {
     }
     const statDir = fs.mkdtempSync(path.join(dir, 'logs-'))
     const checks = []
-    const add = (name, injected, own, run) => checks.push({ name, injected, own, run })
+    const add = (name, injected, own, run, startAfterMs = 0) => checks.push({ name, injected, own, run, startAfterMs })
+    // allocated (and its pages touched) now, so the check's own work is the write
+    const payload = Buffer.alloc(UPLOAD.bytes, 0x6b)
 
     FIFO_WRITERS.forEach(([name], i) => {
       const f = fifos[i]
-      add(`file:${name}`, { kind: 'fs', target: f.path, ms: f.writeAfterMs }, [f.path],
+      add(`file:${name}`, { kind: 'fs', target: f.path, ms: f.writeAfterMs, fromStart: true }, [f.path],
         () => fs.promises.readFile(f.path, 'utf8'))
     })
     for (let i = 1; i <= DNS_CHECKS; i++) {
-      add(`dns:lookup-${i}`, { kind: 'threadpool-queue', target: 'localhost', ms: FIFO_WRITERS[0][1] }, ['localhost'],
+      add(`dns:lookup-${i}`, { kind: 'threadpool-queue', target: 'localhost', ms: FIFO_WRITERS[0][1], fromStart: true }, ['localhost'],
         () => dns.promises.lookup('localhost'))
     }
-    add('fs:stat-logs', { kind: 'threadpool-queue', target: statDir, ms: FIFO_WRITERS[0][1] }, [statDir],
+    add('fs:stat-logs', { kind: 'threadpool-queue', target: statDir, ms: FIFO_WRITERS[0][1], fromStart: true }, [statDir],
       () => fs.promises.stat(statDir).then((s) => ({ isDirectory: s.isDirectory() })))
     for (const name of TCP_CHECKS) {
       add(`tcp:${name}`, { kind: 'tcp-connect', target: listener.address, ms: 1000 }, [listener.address],
@@ -115,11 +120,11 @@ async function setUp () {
         () => httpGet(upstream.url(`/${name}?ms=0`)))
     }
     add('upload:metrics', { kind: 'socket-write', target: peer.address, ms: UPLOAD.resumeAfterMs }, [peer.address],
-      () => upload(peer.port, peer.host, UPLOAD.bytes))
+      () => upload(peer.port, peer.host, payload))
     add('timer:heartbeat', { kind: 'event-loop-blocked', target: null, ms: HOG.afterMs + HOG.ms - TIMER_MS }, [],
       () => new Promise((resolve) => setTimeout(() => resolve({ timerMs: TIMER_MS }), TIMER_MS)))
     add('cpu:render-report', { kind: 'cpu', target: null, ms: HOG.ms }, [],
-      () => hog.after(HOG.afterMs).then((r) => ({ busyMs: r.endMs - r.startMs })))
+      () => { const r = hog.spin(); return { busyMs: r.endMs - r.startMs } }, HOG.afterMs)
     add('exec:backup', { kind: 'child-process', target: child.command.join(' '), ms: CHILD_MS }, [child.command.join(' ')],
       () => child.run())
 
@@ -197,6 +202,9 @@ async function run (ks, { onProgress = () => {} } = {}) {
   let snapshot = null
   let results
   let loop = null
+  // How long starting the checks held the event loop (a loaded machine stretches it, and
+  // every check's callbacks wait for it): the synchronous part, and the first setImmediate.
+  const startup = { syncMs: null, firstImmediateMs: null }
   try {
     const count = bed.checks.length
     let done = 0
@@ -211,14 +219,20 @@ async function run (ks, { onProgress = () => {} } = {}) {
         resolve()
       }, SNAPSHOT_AT_MS)
     })
-    const running = bed.checks.map((c) => ks.explain(c.name, c.run).then((r) => {
+    const explainOne = (c) => { c.startedAtMs = performance.now() - t0; return ks.explain(c.name, c.run) }
+    const later = (c) => new Promise((resolve) => setTimeout(resolve, c.startAfterMs)).then(() => explainOne(c))
+    const running = bed.checks.map((c) => (c.startAfterMs > 0 ? later(c) : explainOne(c)).then((r) => {
       done++
       onProgress({ type: 'done', name: c.name, wallMs: r.report.wallMs, done, count })
-      return { name: c.name, injected: c.injected, own: c.own, value: r.value, error: r.error, report: r.report }
+      return { name: c.name, startedAtMs: c.startedAtMs, injected: c.injected, own: c.own, value: r.value, error: r.error, report: r.report }
     }))
+    startup.syncMs = performance.now() - t0
     // The SYNs of the tcp checks have been sent (their connect() ran in a nextTick): the
     // listener may start accepting; each dropped SYN gets through on its retransmission.
-    setImmediate(() => bed.services.listener.startAccepting(250))
+    setImmediate(() => {
+      startup.firstImmediateMs = performance.now() - t0
+      bed.services.listener.startAccepting(250)
+    })
     results = await Promise.all(running)
     await snap
   } finally {
@@ -232,9 +246,11 @@ async function run (ks, { onProgress = () => {} } = {}) {
     pid: process.pid,
     threadpoolSize: POOL_SIZE,
     threadpoolWorkersSeen: workers,
+    startup,
     services: describeServices(bed),
     checks: results.map((r) => ({
       name: r.name,
+      startedAtMs: r.startedAtMs,
       injected: r.injected,
       own: r.own,
       outcome: r.report.outcome,

@@ -12,7 +12,7 @@
 //                      "<ms>\n" on stdin makes it wait ms, then accept (and hold) everything.
 //   slow-http          an HTTP server answering every request after delayMs (or ?ms=N).
 //   stalled-peer       a TCP server that accepts with pauseOnConnect and never reads, or reads
-//                      (and discards) only resumeAfterMs after each connection.
+//                      one chunk, stops for resumeAfterMs, then reads (and discards) the rest.
 
 const net = require('node:net')
 const http = require('node:http')
@@ -104,7 +104,14 @@ if (kind === 'full-accept-queue') {
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     hold(socket)
     if (resumeAfterMs === null) return
-    const t = setTimeout(() => { socket.on('data', () => {}); socket.resume() }, resumeAfterMs)
+    // The stall is timed from the client's first bytes (not from the connection, which a busy
+    // client may write on much later): read one chunk, stop reading for resumeAfterMs, drain.
+    let t = null
+    socket.once('data', () => {
+      socket.pause()
+      t = setTimeout(() => { socket.on('data', () => {}); socket.resume() }, resumeAfterMs)
+    })
+    socket.resume()
     socket.on('close', () => clearTimeout(t))
   })
   server.listen({ host, port: 0 }, () => { ready(server); exitWhenStdinCloses() })

@@ -183,7 +183,7 @@ function render (result) {
   out.push(...wrap(`kernelscope demo: a monitoring bot ran ${result.checks.length} checks at once (Node ${result.node}, ` +
     `pid ${result.pid}, UV_THREADPOOL_SIZE=${result.threadpoolSize})`))
   out.push(...wrap(`services: listener ${s.listener.address} (accept queue full), http ${s.upstream.address} (answers after ?ms=N), ` +
-    `peer ${s.peer.address} (reads after ${s.peer.resumeAfterMs} ms), ${s.fifos.length} FIFOs in $DIR=${s.dir} ` +
+    `peer ${s.peer.address} (stops reading for ${s.peer.resumeAfterMs} ms), ${s.fifos.length} FIFOs in $DIR=${s.dir} ` +
     `(writers at ${s.fifos.map((f) => f.writeAfterMs).join('/')} ms), a ${s.hog.ms} ms busy loop at ${s.hog.afterMs} ms`))
   out.push('')
   out.push(...checksTable(result))

@@ -157,7 +157,7 @@ async function slowHttp (options) {
 /**
  * A TCP peer (own process) that accepts with pauseOnConnect and does not read: a client that
  * writes a few MB fills the peer's receive buffer and its own send buffer. With resumeAfterMs
- * it starts reading (and discarding) that long after each connection.
+ * it reads the first chunk a client sends, stops reading for resumeAfterMs, then drains.
  */
 async function stalledPeer (options) {
   const o = checkOptions(options)
