@@ -50,3 +50,30 @@ test('the ESM entry exports exactly what require() does', async () => {
   assert.deepEqual(named, Object.keys(ks).sort())
   for (const k of named) assert.equal(esm[k], ks[k], k)
 })
+
+test('a KERNELSCOPE_SOCKDIAG typo is a coded error from fds() and fdsSync(), not a silent "auto"', () => {
+  const script = `
+    const ks = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const out = {}
+    try { ks.fdsSync(); out.sync = 'returned' } catch (e) { out.sync = [e.code, e.constructor.name, e.message] }
+    ks.fds().then(() => { out.async = 'resolved' }, (e) => { out.async = [e.code, e.constructor.name] })
+      .then(() => console.log(JSON.stringify(out)))
+  `
+  const r = spawnSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, KERNELSCOPE_SOCKDIAG: 'procnt' }
+  })
+  assert.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  assert.deepEqual(out.sync.slice(0, 2), ['ERR_INVALID_ARG_VALUE', 'TypeError'])
+  assert.match(out.sync[2], /KERNELSCOPE_SOCKDIAG.*"procnt"/)
+  assert.deepEqual(out.async, ['ERR_INVALID_ARG_VALUE', 'TypeError'])
+  // the documented values still work
+  for (const mode of ['auto', 'procnet', 'off']) {
+    const ok = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(__dirname, '..'))}).fdsSync()`], {
+      encoding: 'utf8',
+      env: { ...process.env, KERNELSCOPE_SOCKDIAG: mode }
+    })
+    assert.equal(ok.status, 0, `${mode}: ${ok.stderr}`)
+  }
+})

@@ -79,7 +79,7 @@ function fromNative (err) {
   }
   if (info.kind === 'sys') return systemError(info.errno, info.syscall, info.detail)
   if (info.code === 'ERR_OUT_OF_RANGE') return withCode(new RangeError(info.detail), info.code)
-  if (info.code === 'ERR_INVALID_ARG_TYPE') return withCode(new TypeError(info.detail), info.code)
+  if (info.code === 'ERR_INVALID_ARG_TYPE' || info.code === 'ERR_INVALID_ARG_VALUE') return withCode(new TypeError(info.detail), info.code)
   return withCode(new Error(info.detail), info.code || 'ERR_KERNELSCOPE_INTERNAL')
 }
 

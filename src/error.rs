@@ -48,6 +48,25 @@ pub fn arg_error(code: &str, message: &str) -> Error {
     )
 }
 
+/// The errno's name ("EPERM"), or "errno N" for the rare ones.
+pub fn errno_name(e: i32) -> String {
+    let name = match e {
+        libc::EPERM => "EPERM",
+        libc::EACCES => "EACCES",
+        libc::ENOENT => "ENOENT",
+        libc::EINVAL => "EINVAL",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ENOMEM => "ENOMEM",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        _ => return format!("errno {e}"),
+    };
+    name.to_string()
+}
+
 /// The errno of the last failed libc call.
 pub fn last_errno() -> i32 {
     std::io::Error::last_os_error()

@@ -1,5 +1,5 @@
 //! A fixed-memory log-linear histogram of durations in nanoseconds: 32 linear sub-buckets per
-//! power of two (HdrHistogram's layout), so any recorded value is reported within 1/64 of itself,
+//! power of two (HdrHistogram's layout), so any recorded value is reported within 1/32 of itself,
 //! from 1 ns to ~4.9 hours, in 10 KiB, with O(1) recording and no allocation after creation.
 
 /// log2 of the sub-buckets per power of two.

@@ -313,7 +313,7 @@ thread_local! {
 }
 
 fn now_ns() -> u64 {
-    (crate::sys::monotonic_ms() * 1e6) as u64
+    crate::sys::monotonic_ns()
 }
 
 fn hooks_for(env: &Env) -> Result<PrepareCheck<Dispatcher>> {
@@ -332,8 +332,7 @@ fn hooks_for(env: &Env) -> Result<PrepareCheck<Dispatcher>> {
         monitors: RefCell::new(Vec::new()),
         prepared: Cell::new(None),
     };
-    // SAFETY: env is the live environment of this call, uv_loop its loop, and we are on its thread.
-    let pc = unsafe { PrepareCheck::new(env.raw(), uv_loop as *mut _, dispatcher) }
+    let (_, pc) = PrepareCheck::on_env(env, dispatcher)
         .map_err(|e| arg_error("ERR_KERNELSCOPE_UNSUPPORTED_PLATFORM", &e))?;
     LOOPS.with(|l| {
         let mut l = l.borrow_mut();

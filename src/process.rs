@@ -165,9 +165,7 @@ pub fn sample_into(out: &mut [f64]) {
 
 #[napi(js_name = "sampleInto", catch_unwind)]
 pub fn js_sample_into(mut out: Float64ArraySlice) -> Result<()> {
-    // SAFETY: the call is synchronous on the JS thread, so no JS code can touch the array while
-    // this slice is alive.
-    let slice = unsafe { out.as_mut() };
+    let slice = sys::napi::f64_slice_mut(&mut out);
     if slice.len() < slot::LEN {
         return Err(arg_error(
             "ERR_OUT_OF_RANGE",
@@ -178,7 +176,9 @@ pub fn js_sample_into(mut out: Float64ArraySlice) -> Result<()> {
     Ok(())
 }
 
-/// The benchmark floor: exactly the syscalls sample() makes, with no parsing and no output.
+/// A measurement hook, not part of the API (index.js does not export it; bench/process.js
+/// calls it through lib/native.js): exactly the syscalls sample() makes, with no parsing and
+/// no output, the floor sample()'s cost is compared with.
 #[napi(js_name = "sampleSyscallFloor", catch_unwind)]
 pub fn sample_syscall_floor() -> f64 {
     let mut buf = [0u8; 1024];
@@ -214,27 +214,8 @@ pub fn count_dir_entries(path: &Path) -> std::result::Result<u32, (&'static str,
     let dir = DirFd::open(path).map_err(|e| ("open", e))?;
     let mut buf = [0u8; 16384];
     let mut count = 0u32;
-    loop {
-        let n = dir.getdents(&mut buf).map_err(|e| ("getdents64", e))?;
-        if n == 0 {
-            break;
-        }
-        let mut off = 0;
-        while off + 19 <= n {
-            // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name[]
-            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
-            if reclen == 0 {
-                break;
-            }
-            let name0 = buf[off + 19];
-            let is_dot = name0 == b'.';
-            if !is_dot {
-                count += 1;
-            }
-            off += reclen;
-        }
-    }
-    // the directory fd we opened to count is itself listed in /proc/self/fd
+    dir.for_each_name(&mut buf, |_| count += 1)
+        .map_err(|e| ("getdents64", e))?;
     Ok(count)
 }
 

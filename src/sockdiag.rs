@@ -4,6 +4,7 @@
 //! when the kernel refuses netlink (seccomp'd sandboxes, missing *_diag modules). Reused by
 //! fds() and meant for socketState() and `kernelscope inspect <pid>`.
 
+use crate::error::errno_name;
 use crate::parse::sockdiag::{
     decode_batch, inet_request, link_unix_peers, parse_proc_net_inet, parse_proc_net_unix,
     tcp_compat_request, unix_exact_request, unix_request, Batch, InodeMap, InodeSet, SocketInfo,
@@ -27,6 +28,21 @@ pub enum Mode {
     ProcNet,
     /// Neither: what a sandbox refusing both looks like (testing; KERNELSCOPE_SOCKDIAG=off).
     Off,
+}
+
+impl Mode {
+    /// The names KERNELSCOPE_SOCKDIAG takes.
+    pub const NAMES: [&'static str; 3] = ["auto", "procnet", "off"];
+
+    /// The mode named `s`; None for anything else (a typo is an error, not "auto").
+    pub fn from_name(s: &str) -> Option<Mode> {
+        match s {
+            "auto" => Some(Mode::Auto),
+            "procnet" => Some(Mode::ProcNet),
+            "off" => Some(Mode::Off),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -77,25 +93,6 @@ const DUMPS: [Dump; 5] = [
         proc_file: "unix",
     },
 ];
-
-/// The errno's name ("EPERM"), or "errno N" for the rare ones.
-pub fn errno_name(e: i32) -> String {
-    let name = match e {
-        libc::EPERM => "EPERM",
-        libc::EACCES => "EACCES",
-        libc::ENOENT => "ENOENT",
-        libc::EINVAL => "EINVAL",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::ENOMEM => "ENOMEM",
-        libc::EMFILE => "EMFILE",
-        libc::ENFILE => "ENFILE",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        _ => return format!("errno {e}"),
-    };
-    name.to_string()
-}
 
 /// One dump over an open netlink socket (`req`, or the request for `dump`). Err(errno) when
 /// the kernel refuses it.

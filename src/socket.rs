@@ -141,9 +141,7 @@ pub fn js_socket_state_into(
             &format!("The value of \"fd\" is out of range. It must be >= 0. Received {fd}"),
         ));
     }
-    // SAFETY: the call is synchronous on the JS thread, so no JS code can touch the array while
-    // this slice is alive.
-    let slice = unsafe { out.as_mut() };
+    let slice = sys::napi::f64_slice_mut(&mut out);
     if slice.len() < state_len() {
         return Err(arg_error(
             "ERR_OUT_OF_RANGE",

@@ -1,8 +1,8 @@
 //! Describing one descriptor: its number listed (getdents64) or probed (fstat), its target
 //! (readlinkat, or implied by fstat for sockets and pipes), type and inode.
 
+use crate::error::errno_name;
 use crate::parse::fdinfo::{classify_target, type_from_mode, FdType, TargetKind};
-use crate::sockdiag::errno_name;
 use crate::sys::{self, DirFd, ModeIno, SysResult};
 
 use super::pack::{push_decimal, push_str, Packed};
@@ -12,28 +12,11 @@ use crate::layout::fds_bit as bit;
 pub(crate) fn list_fds(dir: &DirFd) -> std::result::Result<Vec<i32>, i32> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut fds = Vec::with_capacity(256);
-    loop {
-        let n = dir.getdents(&mut buf)?;
-        if n == 0 {
-            break;
+    dir.for_each_name(&mut buf, |name| {
+        if let Some(fd) = sys::parse_i32(name) {
+            fds.push(fd);
         }
-        let mut off = 0;
-        while off + 19 < n {
-            // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name[]
-            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
-            if reclen == 0 || off + reclen > n {
-                break;
-            }
-            let name = &buf[off + 19..off + reclen];
-            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-            if let Ok(s) = std::str::from_utf8(&name[..end]) {
-                if let Ok(fd) = s.parse::<i32>() {
-                    fds.push(fd);
-                }
-            }
-            off += reclen;
-        }
-    }
+    })?;
     Ok(fds)
 }
 

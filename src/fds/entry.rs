@@ -43,15 +43,21 @@ fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
             ));
         }
     }
+    let Some(sockdiag) = Mode::from_name(&o.sockdiag) else {
+        return Err(arg_error(
+            "ERR_INVALID_ARG_VALUE",
+            &format!(
+                "sockdiag (KERNELSCOPE_SOCKDIAG) must be one of {:?}; it is {:?}",
+                Mode::NAMES,
+                o.sockdiag
+            ),
+        ));
+    };
     Ok(ScanOptions {
         pid: o.pid,
         sockets: o.sockets,
         fdinfo: o.fdinfo,
-        sockdiag: match o.sockdiag.as_str() {
-            "procnet" => Mode::ProcNet,
-            "off" => Mode::Off,
-            _ => Mode::Auto,
-        },
+        sockdiag,
     })
 }
 

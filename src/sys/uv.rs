@@ -120,15 +120,7 @@ fn api() -> Result<&'static Api, String> {
     API.get_or_init(load).as_ref().map_err(|e| e.clone())
 }
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid, writable timespec; CLOCK_MONOTONIC (uv_hrtime's clock) always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+use super::monotonic_ns;
 
 /// What the loop says at one hook: the time (CLOCK_MONOTONIC ns), the loop's accumulated idle
 /// time (uv_metrics_idle_time, ns spent blocked in epoll_wait) and its event counter
@@ -212,6 +204,16 @@ fn free_handle(p: *mut c_void, layout: Layout) {
 }
 
 impl<O: Observer> PrepareCheck<O> {
+    /// The pair on the loop of `env` (which must be the environment of the current call, as a
+    /// napi `&Env` argument is), stopped. Gives the loop's address too.
+    pub fn on_env(env: &napi::Env, observer: O) -> Result<(usize, PrepareCheck<O>), String> {
+        let uv_loop = env.get_uv_event_loop().map_err(|e| e.reason.clone())?;
+        // SAFETY: env is the live environment of the current napi call, on its own thread, and
+        // uv_loop is the loop napi gives for it.
+        let pc = unsafe { PrepareCheck::new(env.raw(), uv_loop.cast(), observer) }?;
+        Ok((uv_loop as usize, pc))
+    }
+
     /// Creates the pair on `uv_loop`, the loop of the environment `env` (napi_get_uv_event_loop),
     /// stopped. Must be called on that environment's thread.
     ///

@@ -1,0 +1,143 @@
+//! Process-wide calls: resource usage and limits, ids, the clock, sysconf, reading our own
+//! memory.
+
+use super::{byte_count, SysResult};
+use crate::error::last_errno;
+
+pub struct Rusage {
+    pub user_us: f64,
+    pub system_us: f64,
+    pub minflt: f64,
+    pub majflt: f64,
+    pub nvcsw: f64,
+    pub nivcsw: f64,
+    pub maxrss_kb: f64,
+}
+
+/// getrusage(RUSAGE_SELF): the whole process, all threads, live and exited.
+pub fn rusage_self() -> SysResult<Rusage> {
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru is a valid, writable rusage for the duration of the call.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    Ok(Rusage {
+        user_us: tv(ru.ru_utime),
+        system_us: tv(ru.ru_stime),
+        minflt: ru.ru_minflt as f64,
+        majflt: ru.ru_majflt as f64,
+        nvcsw: ru.ru_nvcsw as f64,
+        nivcsw: ru.ru_nivcsw as f64,
+        maxrss_kb: ru.ru_maxrss as f64,
+    })
+}
+
+/// getrlimit(RLIMIT_NOFILE) as (soft, hard); RLIM_INFINITY becomes f64::INFINITY.
+pub fn nofile_limits() -> SysResult<(f64, f64)> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: rl is a valid, writable rlimit for the duration of the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    let conv = |v: libc::rlim_t| {
+        if v == libc::RLIM_INFINITY {
+            f64::INFINITY
+        } else {
+            v as f64
+        }
+    };
+    Ok((conv(rl.rlim_cur), conv(rl.rlim_max)))
+}
+
+/// CLOCK_MONOTONIC in milliseconds: the clock behind process.hrtime() (libuv's uv_hrtime).
+/// CLOCK_MONOTONIC in nanoseconds: the clock behind process.hrtime() (libuv's uv_hrtime) and
+/// the one clock kernelscope reads.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// monotonic_ns() in milliseconds.
+pub fn monotonic_ms() -> f64 {
+    monotonic_ns() as f64 / 1e6
+}
+
+/// CPU time the calling thread has used, in milliseconds (CLOCK_THREAD_CPUTIME_ID).
+pub fn thread_cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec; the per-thread CPU clock exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+pub fn page_size() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v > 0 {
+        v as f64
+    } else {
+        4096.0
+    }
+}
+
+pub fn clock_ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if v > 0 {
+        v as f64
+    } else {
+        100.0
+    }
+}
+
+/// Copies bytes from this process's own address space at `addr` with process_vm_readv, which
+/// fails with EFAULT on an unmapped address instead of faulting. Returns bytes copied (a short
+/// count when the range runs into an unmapped page).
+pub fn read_own_memory(addr: u64, buf: &mut [u8]) -> SysResult<usize> {
+    read_process_memory(getpid(), addr, buf)
+}
+
+/// The same from another process's address space (the kernel's ptrace access check applies:
+/// same user or CAP_SYS_PTRACE; EPERM otherwise).
+pub fn read_process_memory(pid: i32, addr: u64, buf: &mut [u8]) -> SysResult<usize> {
+    if addr == 0 {
+        return Err(libc::EFAULT);
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as usize as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: local describes buf, which is writable for its length; the remote range is only
+    // read by the kernel, which checks it and returns EFAULT rather than faulting.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    byte_count(n)
+}
