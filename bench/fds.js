@@ -190,6 +190,8 @@ async function main () {
     process.stdout.write(JSON.stringify(r) + '\n')
     process.exit(0)
   }
+  const paired = process.argv.indexOf('--paired')
+  if (paired !== -1) return pairedRuns(process.argv.slice(paired + 1))
   const sizes = [[10000, 21], [100000, 7]]
   const results = []
   const notes = []
@@ -238,6 +240,42 @@ async function main () {
   if (process.argv.includes('--write')) {
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true })
     fs.writeFileSync(path.join(__dirname, 'results', 'fds.md'), out)
+  }
+}
+
+// `--paired BEFORE.node AFTER.node [pairs] [label]`: the same 10,000-fd measurement in
+// children loading one build or the other (KERNELSCOPE_BINARY), alternated (ABBA...), to
+// compare two builds of the addon on a shared machine; writes bench/results/fds-paired.md
+// with --write.
+async function pairedRuns ([before, after, pairs = '3', label = 'before / after']) {
+  const rows = []
+  const order = []
+  for (let p = 0; p < Number(pairs); p++) order.push(...(p % 2 === 0 ? ['before', 'after'] : ['after', 'before']))
+  for (const which of order) {
+    const bin = which === 'before' ? before : after
+    const cmd = 'ulimit -n 15000 && exec "$0" "$1" --child 10000 21'
+    const r = spawnSync('sh', ['-c', cmd, process.execPath, __filename],
+      { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, KERNELSCOPE_BINARY: bin } })
+    if (r.status !== 0) throw new Error(`child (${which}) failed:\n${r.stderr}`)
+    rows.push({ which, ...JSON.parse(r.stdout.trim().split('\n').pop()) })
+  }
+  const keys = [['fds', '`fds()`'], ['fdsSync', '`fdsSync()`'], ['fdsNoSockets', '`fdsSync({ sockets: false })`'],
+    ['fdinfo', '`fdsSync({ fdinfo: true })`'], ['warm_fds', '`fds()` warm']]
+  const lines = [`| run | build | ${keys.map((k) => `${k[1]} ms`).join(' | ')} |`, `| --- | --- | ${keys.map(() => '---').join(' | ')} |`]
+  rows.forEach((r, i) => lines.push(`| ${i + 1} | ${r.which} | ${keys.map(([k]) => f(r.med[k])).join(' | ')} |`))
+  const of = (which, k) => median(rows.filter((r) => r.which === which).map((r) => r.med[k]))
+  lines.push(`| median | before | ${keys.map(([k]) => f(of('before', k))).join(' | ')} |`)
+  lines.push(`| median | after | ${keys.map(([k]) => f(of('after', k))).join(' | ')} |`)
+  lines.push(`| | after / before | ${keys.map(([k]) => `${(of('after', k) / of('before', k)).toFixed(2)}x`).join(' | ')} |`)
+  const out = `# Descriptor inventory: paired builds (${label})\n\n` +
+    `Machine: ${os.cpus().length} CPUs, Linux ${os.release()}, Node ${process.version}; ${new Date().toISOString()}. ` +
+    `${rows.length} runs alternating the two builds (${order.join(', ')}), each a child holding ${rows[0].total} fds ` +
+    `(${rows[0].tcp} TCP sockets) that takes the medians of 21 shuffled rounds and the warm blocks, as \`node bench/fds.js\` does. ` +
+    'Lower is better; a ratio within about 10% of 1.00x is within this shared machine\'s noise.\n\n' + lines.join('\n') + '\n'
+  process.stdout.write(out)
+  if (process.argv.includes('--write')) {
+    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true })
+    fs.writeFileSync(path.join(__dirname, 'results', 'fds-paired.md'), out)
   }
 }
 
