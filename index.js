@@ -15,10 +15,15 @@ const { explain, attribute } = require('./lib/attribution/explain')
 const { middleware } = require('./lib/middleware/http')
 const { sentinel } = require('./lib/sentinel')
 
+// Tells threads() which thread hosts a worker_threads environment. Its failure (a bug) only
+// makes roles less exact, so it must not break require(): it is reported as a warning.
 if (supported) {
   try {
     native().registerThread(require('node:worker_threads').isMainThread)
-  } catch {}
+  } catch (err) {
+    process.emitWarning(`kernelscope: this thread's role could not be registered (${err && err.message})`,
+      { code: 'KERNELSCOPE_REGISTER_THREAD' })
+  }
 }
 
 module.exports = {

@@ -227,8 +227,16 @@ test('fdinfo: position, decoded flags, the loop\'s epoll watch list, eventfd and
     await closeServer(server)
     fs.rmSync(dir, { recursive: true, force: true })
   })
-  // libuv registers new watchers with epoll at the start of the next poll phase
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  // libuv registers new watchers with epoll at the start of the next poll phase: wait until the
+  // kernel shows the listening socket in an epoll instance (a loaded machine may take a while)
+  const watched = (target) => fs.readdirSync('/proc/self/fdinfo').some((n) => {
+    try {
+      return new RegExp(`^tfd:\\s+${target}\\s`, 'm').test(fs.readFileSync(`/proc/self/fdinfo/${n}`, 'utf8'))
+    } catch {
+      return false // closed since the readdir
+    }
+  })
+  for (let i = 0; i < 250 && !watched(server._handle.fd); i++) await new Promise((resolve) => setTimeout(resolve, 20))
   const inv = await ks.fds({ fdinfo: true })
   const byFd = new Map(inv.map((e) => [e.fd, e]))
   const f = byFd.get(fd)

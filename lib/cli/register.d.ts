@@ -1,0 +1,3 @@
+// kernelscope/register is preloaded (node --require kernelscope/register) for its effect: it
+// exports nothing.
+export {}
