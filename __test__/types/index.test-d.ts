@@ -6,11 +6,11 @@ import * as ks from '../../index.js'
 import {
   supported, unsupportedReason, sample, createSampler, Sampler, fdCount, threads, monitorLoop,
   LoopMonitor, socketState, write, watchBackpressure, fds, fdsSync, diffFds, fdSummary,
-  prometheus, opentelemetry, explain, attribute
+  prometheus, opentelemetry, explain, attribute, processInfo, middleware
 } from '../../index.js'
 import type {
   Sample, ThreadInfo, ThreadRole, ThreadState, FdEntry, FdType, LoopStats, LoopIteration,
-  SocketState, SocketStateName, FdSummary, ExplainReport, WaitKind
+  SocketState, SocketStateName, FdSummary, ExplainReport, WaitKind, ProcessInfo, HttpMiddleware
 } from '../../index.js'
 
 /** Compiles only when `value` is exactly of type T (not merely assignable). */
@@ -111,3 +111,14 @@ async function attribution (): Promise<void> {
   expectType<number>(n)
 }
 void attribution
+
+// another process: processInfo()
+const info: ProcessInfo = processInfo(1)
+expectType<number>(info.pid)
+expectType<string[]>(info.cmdline)
+// @ts-expect-error a pid is a number
+processInfo('1')
+
+// http middleware
+const mw: HttpMiddleware = middleware()
+expectType<HttpMiddleware>(mw)
