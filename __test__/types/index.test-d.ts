@@ -6,7 +6,7 @@ import * as ks from '../../index.js'
 import {
   supported, unsupportedReason, sample, createSampler, Sampler, fdCount, threads, monitorLoop,
   LoopMonitor, socketState, write, watchBackpressure, fds, fdsSync, diffFds, fdSummary,
-  prometheus, opentelemetry, explain, attribute, processInfo, middleware
+  prometheus, opentelemetry, explain, attribute, processInfo, middleware, sentinel
 } from '../../index.js'
 import type {
   Sample, ThreadInfo, ThreadRole, ThreadState, FdEntry, FdType, LoopStats, LoopIteration,
@@ -122,3 +122,7 @@ processInfo('1')
 // http middleware
 const mw: HttpMiddleware = middleware()
 expectType<HttpMiddleware>(mw)
+
+// sentinel
+const sn = sentinel()
+expectType<ReturnType<typeof sentinel>>(sn)
