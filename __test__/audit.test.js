@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
-const { tmpdir, until, hasTool } = require('./helpers')
+const { tmpdir, until, hasTool, nobodyCannotRun } = require('./helpers')
 
 const ks = require('..')
 const BIN = path.join(__dirname, '..', 'bin', 'kernelscope.js')
@@ -292,7 +292,7 @@ test('a process that outlives the command is still followed to its end', { skip 
   }
 })
 
-test('no root needed: as an unprivileged user the tree is still traced', { skip: skip || (process.getuid() !== 0 ? 'already unprivileged (every other test proves it)' : !hasTool('setpriv') && 'no setpriv') }, () => {
+test('no root needed: as an unprivileged user the tree is still traced', { skip: skip || (process.getuid() !== 0 ? 'already unprivileged (every other test proves it)' : (nobodyCannotRun(BIN) || false)) }, () => {
   const dir = tmpdir('ks-audit-nobody-')
   fs.chmodSync(dir, 0o777)
   try {

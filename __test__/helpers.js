@@ -85,4 +85,16 @@ function burnCpu (ms) {
   return x
 }
 
-module.exports = { procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu, spawnChild, stopChild, destroySocket, closeServer }
+/**
+ * Why the unprivileged user (uid 65534) cannot run `node <file>` here, or null when it can: a
+ * checkout or a Node runtime under a 0700 directory (mktemp -d, /root) is out of its reach.
+ */
+function nobodyCannotRun (file) {
+  if (!hasTool('setpriv')) return 'no setpriv'
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e',
+    'require("fs").accessSync(process.argv[1], require("fs").constants.R_OK)', file], { encoding: 'utf8' })
+  if (r.status === 0) return null
+  return `uid 65534 cannot run ${process.execPath} ${file} (a directory above it is not world-searchable)`
+}
+
+module.exports = { nobodyCannotRun, procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu, spawnChild, stopChild, destroySocket, closeServer }
