@@ -153,16 +153,8 @@ test('demo: the upload waits on socket-write to the peer that does not read', { 
 test('demo: the busy loop is cpu, the timer due meanwhile event-loop-blocked', { skip: SKIP }, () => assertChecks(/^(cpu|timer):/, 2))
 test('demo: the slow child is child-process with its argv', { skip: SKIP }, () => assertChecks(/^exec:/, 1))
 
-// Known wrong in the attribution engine as landed (issue 12, lib/attribution): these run and
-// report, but do not fail the suite until it is fixed.
-test('demo: file checks wait on fs with their own FIFO path, and no other check sees it', {
-  skip: SKIP,
-  todo: !SKIP && 'attribution gives the FIFO paths the sampler sees to the wrong fs requests (file:certs named inventory.fifo, small fs entries of other FIFOs in file checks and fs:stat-logs)'
-}, () => assertChecks(/^file:/, 4))
-test('demo: dns lookups and the stat queue behind the FIFO reads (threadpool-queue naming one)', {
-  skip: SKIP,
-  todo: !SKIP && 'attribution reports dns:lookup-3..5 as dns executing (evidence: a FIFO worker\'s openat) while all four workers sat in FIFO opens; fs:stat-logs shows an fs entry of a FIFO'
-}, () => assertChecks(/^(dns|fs):/, 6))
+test('demo: file checks wait on fs with their own FIFO path, and no other check sees it', { skip: SKIP }, () => assertChecks(/^file:/, 4))
+test('demo: dns lookups and the stat queue behind the FIFO reads (threadpool-queue naming one)', { skip: SKIP }, () => assertChecks(/^(dns|fs):/, 6))
 
 test('kernelscope demo: the text table, at most 100 columns', { skip: !CAN_RUN && 'kernelscope or ks.explain is not available here' }, async () => {
   const run = await runDemo([])

@@ -110,11 +110,12 @@ function drainSampler () {
   } catch {}
 }
 
-function finish (op, outcome) {
-  op.endMs = now()
+function finish (op, outcome, endMs) {
+  op.endMs = endMs ?? now()
   op.done = true
   const k1 = kernelNow()
   drainSampler()
+  op.drainedMs = now()
   live.delete(op)
   let report
   try {
@@ -245,6 +246,17 @@ function busyPoolEpisodes (fromMs, toMs) {
   return out
 }
 
+/** The calls the pool workers sat in longest during [fromMs, toMs] (one per thread). */
+function workersDuring (fromMs, toMs) {
+  const best = new Map()
+  for (const e of busyPoolEpisodes(fromMs, toMs)) {
+    const ms = Math.min(e.lastMs, toMs) - Math.max(e.firstMs, fromMs)
+    const b = best.get(e.tid)
+    if (b === undefined || ms > b.ms) best.set(e.tid, { syscall: e.syscall, target: e.target, ms })
+  }
+  return [...best.values()].sort((a, b) => b.ms - a.ms).map((w) => ({ syscall: w.syscall, target: w.target, ms: round(Math.max(0, w.ms)) }))
+}
+
 function loopEpisodes (fromMs, toMs) {
   const out = []
   for (const e of episodes.values()) {
@@ -255,8 +267,26 @@ function loopEpisodes (fromMs, toMs) {
   return out
 }
 
-/** Pairs pool requests with the sampled episodes that fit them best (one each). */
-function matchEpisodes (reqs, starts, interval, nowMs) {
+// What a worker's call can be for each kind of pool request: getaddrinfo talks to a resolver
+// (a UDP/TCP socket: socket, connect, sendto, poll, recvfrom...) or reads /etc (hosts,
+// resolv.conf, nsswitch.conf); fs work is a call on a file, never on the resolver's socket.
+const RESOLVER_CALLS = new Set(['socket', 'connect', 'sendto', 'sendmsg', 'sendmmsg', 'recvfrom', 'recvmsg',
+  'recvmmsg', 'poll', 'ppoll', 'select', 'pselect6', 'futex', 'bind', 'getsockname', 'setsockopt'])
+
+function kindFits (req, e) {
+  if (req.slow) {
+    if (e.syscall === null) return e.target === null
+    if (RESOLVER_CALLS.has(e.syscall)) return true
+    return e.target !== null && e.target.startsWith('/etc/')
+  }
+  return e.syscall === null || !RESOLVER_CALLS.has(e.syscall)
+}
+
+/** Pairs pool requests with the sampled episodes that fit them best (one each). An episode
+ * goes only to a request of a kind that makes that call, which the pool model has executing
+ * on a worker when the episode began, and (once the request is done) which ended when it did;
+ * with the file known (the opened fd's path), only an episode on that file. */
+function matchEpisodes (reqs, starts, interval, nowMs, drainedMs) {
   if (reqs.length === 0) return new Map()
   let lo = Infinity
   const hi = nowMs
@@ -265,23 +295,34 @@ function matchEpisodes (reqs, starts, interval, nowMs) {
   }
   const eps = busyPoolEpisodes(lo, hi)
   const pairs = []
+  const slack = 2 * interval
   for (let i = 0; i < reqs.length; i++) {
-    const s = starts[i] ?? reqs[i].submitMs
-    const d = reqs[i].doneMs ?? hi
+    const s = starts[i]
+    if (s === null || s === undefined) continue // the model never had it on a worker
+    const finished = reqs[i].doneMs !== null && reqs[i].doneMs !== undefined
+    const d = finished ? reqs[i].doneMs : hi
     const known = reqs[i].path ?? null
     for (const e of eps) {
       if (known !== null && e.target !== null && e.target !== known) continue
       if (known === null && reqs[i].paths !== null && e.target !== null && !reqs[i].paths.has(e.target)) continue
+      if (!kindFits(reqs[i], e)) continue
+      // the worker entered the call while the request executed (the model's start, not its
+      // submit: an episode from before that was another request's)
+      if (e.firstMs < s - slack || e.firstMs > d + slack) continue
       const a = e.firstMs - interval
-      const b = e.open ? Math.max(e.lastMs + interval, hi) : e.lastMs + interval
+      // an episode still open when the sampler was drained (after the operation ended) lasts
+      // at least until then: it fits a request that completed earlier that much worse
+      const b = e.open ? Math.max(e.lastMs + interval, hi, drainedMs) : e.lastMs + interval
       const overlap = Math.min(b, d) - Math.max(a, s)
       if (overlap <= 0) continue
       // a good fit starts when the request started executing and ends when it completed
       const score = overlap - Math.abs(b - d) - Math.abs(a - s)
-      if (score > 0) pairs.push({ i, e, score })
+      if (score > 0) pairs.push({ i, e, score, finished })
     }
   }
-  pairs.sort((x, y) => y.score - x.score)
+  // a finished request's window is known at both ends: its fits go first, an unfinished
+  // one's (open-ended) fit is a guess and takes what is left
+  pairs.sort((x, y) => (y.finished - x.finished) || y.score - x.score)
   const byReq = new Map()
   const used = new Set()
   for (const p of pairs) {
@@ -297,7 +338,7 @@ function matchEpisodes (reqs, starts, interval, nowMs) {
 
 function describeRequest (rec) {
   const who = rec.op ? rec.op.name : 'unexplained code'
-  return `${rec.pool === 'dns' ? 'dns' : rec.pool === 'work' ? rec.type : 'fs'} ${rec.target ?? '(unknown)'} of ${who}`
+  return `${rec.pool === 'dns' ? 'dns' : rec.pool === 'work' ? rec.type : 'fs'} ${rec.target ?? rec.seenTarget ?? '(unknown)'} of ${who}`
 }
 
 function targetOf (rec) {
@@ -346,14 +387,19 @@ function build (op, outcome, k1) {
     paths: r.pool === 'fs' && r.op !== null ? opened.get(r.op) ?? null : null
   }))
   let model = replay(input, size)
-  const matched = matchEpisodes(input, model.starts, interval, t1)
+  const matched = matchEpisodes(input, model.starts, interval, t1, op.drainedMs ?? t1)
   let refined = false
+  for (const r of all) { r.sampled = null; r.seenTarget = null } // this build's match only, never an earlier one's
   for (const [i, e] of matched) {
     const r = all[i]
     if (r.phantom) continue
-    if (r.target === undefined || r.target === null) {
+    // a path is kept only from a finished request's closed episode: one still open can yet
+    // turn out to be another request's (two FIFO opens look alike until one completes)
+    if ((r.target === undefined || r.target === null) && r.endMs !== null && !e.open) {
       if (r.pool === 'fs' && e.target !== null) r.target = r.fdPath ?? e.target
     }
+    // meanwhile (this report's names of what others waited behind) it is this build's best fit
+    if (r.pool === 'fs' && e.target !== null) r.seenTarget = e.target
     r.sampled = { syscall: e.syscall, wchan: e.wchan, state: e.state, samples: e.samples, target: e.target, tid: e.tid }
     // the worker went idle well before the callback ran: the loop was late
     // (the work ended after its last sample and before the next: lastMs + interval is the
@@ -389,6 +435,9 @@ function build (op, outcome, k1) {
           ? 'getaddrinfo-cap'
           : 'pool-full'
         queueEv = { queuedBehind: names, reason: why, poolSize: size, dnsConcurrencyCap: dnsCap(size) }
+        // what the sampler saw the workers in meanwhile (the calls that held them)
+        const seen = workersDuring(rec.startMs, start)
+        if (seen.length > 0) queueEv.workersIn = seen
         push({ kind: 'threadpool-queue', target: names[0] ?? 'threadpool', from: rec.startMs, to: start, cls: 2, end, req: rec, evidence: queueEv })
       }
       const ev = rec.sampled
@@ -646,7 +695,13 @@ async function explain (name, fn, options) {
     error = err
     outcome = 'error'
   }
-  const report = finish(op, outcome)
+  // the sampler's next samples show which worker left its call when fn's requests completed
+  // (a worker still in the call at that time was another request's): wait for them, outside
+  // any operation, with the wall time taken now
+  const endMs = now()
+  op.endMs = endMs // (what happens after it, e.g. a socket's last reads, is not the operation's)
+  if (op.sampling) await als.exit(() => new Promise((resolve) => setTimeout(resolve, 2 * op.intervalMs + 1)))
+  const report = finish(op, outcome, endMs)
   return { value, error, report }
 }
 

@@ -163,6 +163,7 @@ function before (asyncId) {
   } else {
     rec = state.sockets.get(asyncId)
     if (rec === undefined) return
+    if (rec.op !== null && rec.op.endMs !== null) return
     rec.lastReadMs = t
     rec.reads++
   }

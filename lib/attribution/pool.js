@@ -108,8 +108,10 @@ function replay (reqs, size) {
   }
   if (satFrom !== null) saturated.push([satFrom, Infinity])
   for (let i = 0; i < n; i++) {
-    if (starts[i] === null) starts[i] = done[i] === Infinity ? null : reqs[i].submitMs
-    else if (starts[i] > done[i]) { starts[i] = done[i]; inconsistent++ }
+    if (starts[i] === null) {
+      // finished, yet the model never had a free worker for it: it queued until the end
+      if (done[i] !== Infinity) { starts[i] = Math.max(reqs[i].submitMs, done[i]); inconsistent++ }
+    } else if (starts[i] > done[i]) { starts[i] = done[i]; inconsistent++ }
     if (behind[i] === undefined) behind[i] = []
     delete reqs[i]._slowRun
   }
