@@ -395,8 +395,9 @@ function build (op, outcome, k1) {
     if (r.phantom) continue
     // a path is kept only from a finished request's closed episode: one still open can yet
     // turn out to be another request's (two FIFO opens look alike until one completes)
-    if ((r.target === undefined || r.target === null) && r.endMs !== null && !e.open) {
-      if (r.pool === 'fs' && e.target !== null) r.target = r.fdPath ?? e.target
+    if ((r.target === undefined || r.target === null) && r.pool === 'fs') {
+      if (r.fdPath !== null && r.fdPath !== undefined) r.target = r.fdPath
+      else if (r.endMs !== null && !e.open && e.target !== null) r.target = e.target
     }
     // meanwhile (this report's names of what others waited behind) it is this build's best fit
     if (r.pool === 'fs' && e.target !== null) r.seenTarget = e.target
@@ -422,7 +423,7 @@ function build (op, outcome, k1) {
       const start = i !== undefined && model.starts[i] !== null ? model.starts[i] : rec.startMs
       const done = Math.min(rec.doneMs ?? end, end)
       const kind = rec.pool === 'work' ? 'cpu' : rec.pool
-      const tgt = rec.pool === 'work' ? `threadpool ${rec.type}` : target
+      const tgt = rec.pool === 'work' ? `threadpool ${rec.type}` : target ?? (rec.pool === 'fs' ? rec.seenTarget ?? null : null)
       let queueEv = null
       if (start - rec.startMs > 0.05) {
         const behind = new Set()
@@ -695,12 +696,14 @@ async function explain (name, fn, options) {
     error = err
     outcome = 'error'
   }
-  // the sampler's next samples show which worker left its call when fn's requests completed
-  // (a worker still in the call at that time was another request's): wait for them, outside
-  // any operation, with the wall time taken now
+  // the sampler's next samples show which worker left its call when fn's pool requests
+  // completed (a worker still in the call at that time was another request's): when one
+  // completed within the last two intervals, wait for them, outside any operation, with the
+  // wall time taken now
   const endMs = now()
   op.endMs = endMs // (what happens after it, e.g. a socket's last reads, is not the operation's)
-  if (op.sampling) await als.exit(() => new Promise((resolve) => setTimeout(resolve, 2 * op.intervalMs + 1)))
+  const recent = endMs - 2 * op.intervalMs - 1
+  if (op.sampling && op.requests.some((r) => r.pool !== null && r.pool !== undefined && r.endMs !== null && r.endMs >= recent)) await als.exit(() => new Promise((resolve) => setTimeout(resolve, 2 * op.intervalMs + 1)))
   const report = finish(op, outcome, endMs)
   return { value, error, report }
 }
