@@ -192,7 +192,12 @@ mod tests {
 
     /// fork(2) in a test binary: the child has NAMED's statics but not its thread, and must
     /// still get its job done (by a thread started anew). The child reports by exit code.
+    // Ignored in the default run: `cargo test` runs tests on several threads, and a fork(2)
+    // taken while another test thread holds a lock (stdout, an allocator arena, a channel)
+    // leaves the child blocked on it forever (seen: the child hung for minutes in CI). Run it
+    // alone: `cargo test --release --lib -- --ignored --test-threads=1 forked_child`.
     #[test]
+    #[ignore = "fork(2) in a multithreaded test harness can deadlock the child; run alone with --test-threads=1"]
     fn a_forked_child_gets_its_own_thread() {
         let (tx, rx) = mpsc::channel();
         assert!(NAMED.submit(tx).is_ok());
