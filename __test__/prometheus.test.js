@@ -26,7 +26,7 @@ function parseExposition (text) {
     if (!families.has(name)) families.set(name, { type: null, help: null, samples: [] })
     return families.get(name)
   }
-  const sampleRe = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/
+  const sampleRe = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|NaN|Nan|\+Inf|-Inf)$/
   const labelRe = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)/y
   for (const line of text.split('\n')) {
     if (line === '') continue
