@@ -6,7 +6,9 @@
 //! tree is gone, then the outcome once) and `forward(signal)`.
 
 pub mod decode;
+pub mod events;
 pub mod filter;
+pub mod tracee;
 pub mod tracer;
 
 use std::sync::{mpsc, Arc, Mutex};
@@ -19,7 +21,7 @@ use napi_derive::napi;
 use crate::error::{arg_error, sys_error};
 use crate::sys::trace as t;
 use decode::{Dest, Sensitive};
-use tracer::{Config, EventKind, Shared};
+use events::{Config, EventKind, Outcome, Shared};
 
 #[napi(object)]
 pub struct AuditOptions {
@@ -116,7 +118,7 @@ fn bytes_list(v: Vec<String>) -> Vec<Vec<u8>> {
     v.into_iter().map(String::into_bytes).collect()
 }
 
-fn convert(out: tracer::Outcome) -> AuditOutcome {
+fn convert(out: Outcome) -> AuditOutcome {
     let events = out
         .events
         .into_iter()
@@ -253,7 +255,7 @@ pub fn audit_start(options: AuditOptions) -> Result<AuditSession> {
         if r.is_err() {
             if let Ok(mut s) = guard.lock() {
                 if s.outcome.is_none() {
-                    s.outcome = Some(tracer::Outcome {
+                    s.outcome = Some(Outcome {
                         error: Some("the tracer thread panicked".into()),
                         ..Default::default()
                     });

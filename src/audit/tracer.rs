@@ -8,112 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::decode::{self, Dest, Sensitive};
+use super::decode;
+use super::events::{Config, Event, EventKind, Outcome, Proc, Shared};
 use super::filter::{is_compat, Kind};
+use super::tracee::{proc_path, read_bytes, read_cstr, status_ids, word};
 use crate::sys::trace::{self as t, Forked};
-
-pub struct Config {
-    pub strict: bool,
-    pub sensitive: Sensitive,
-    pub max_events: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Exec,
-    Connect,
-    Open,
-}
-
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub kind: EventKind,
-    pub syscall: &'static str,
-    pub pid: i32,
-    pub tid: i32,
-    pub time_ms: f64,
-    pub path: Option<Vec<u8>>,
-    pub raw_path: Option<Vec<u8>>,
-    pub target: Option<Vec<u8>>,
-    pub flags: Option<u32>,
-    pub dest: Option<Dest>,
-    pub argv: Option<Vec<Vec<u8>>>,
-    pub cwd: Option<Vec<u8>>,
-    pub exe: Option<Vec<u8>>,
-    pub former_tid: Option<i32>,
-    pub result: Option<i64>,
-    pub evidence: &'static str,
-}
-
-impl Event {
-    fn new(
-        kind: EventKind,
-        syscall: &'static str,
-        pid: i32,
-        tid: i32,
-        time_ms: f64,
-        evidence: &'static str,
-    ) -> Event {
-        Event {
-            kind,
-            syscall,
-            pid,
-            tid,
-            time_ms,
-            path: None,
-            raw_path: None,
-            target: None,
-            flags: None,
-            dest: None,
-            argv: None,
-            cwd: None,
-            exe: None,
-            former_tid: None,
-            result: None,
-            evidence,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: Option<i32>,
-    pub argv: Vec<Vec<u8>>,
-    pub exe: Option<Vec<u8>>,
-    pub package: Option<Vec<u8>>,
-    pub lifecycle: Option<Vec<u8>>,
-    pub start_ms: f64,
-    pub end_ms: Option<f64>,
-    pub status: Option<i32>,
-    pub signal: Option<i32>,
-    pub execs: u32,
-}
-
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub status: Option<i32>,
-    pub signal: Option<i32>,
-    pub core_dumped: bool,
-    /// (stage, errno) when the child never reached the command (see sys::trace STAGE_*).
-    pub exec_failure: Option<(u32, i32)>,
-    pub error: Option<String>,
-    pub events: Vec<Event>,
-    pub procs: Vec<Proc>,
-    pub stops: f64,
-    pub dropped: f64,
-    pub elapsed_ms: f64,
-}
-
-/// What the JS thread may look at while the tracer runs.
-#[derive(Default)]
-pub struct Shared {
-    pub outcome: Option<Outcome>,
-    /// When the root last got each signal from the kernel itself (a terminal's ^C, hangup):
-    /// such a signal reached the command directly and must not be forwarded a second time.
-    pub kernel_signal_at: HashMap<i32, Instant>,
-    pub finished: bool,
-}
 
 struct Thread {
     tgid: i32,
@@ -136,83 +35,7 @@ struct Tracer {
     out: Outcome,
 }
 
-const PATH_MAX: usize = 4096;
 const SI_KERNEL: i32 = 0x80;
-
-fn proc_path(pid: i32, rest: &str) -> Vec<u8> {
-    format!("/proc/{pid}/{rest}").into_bytes()
-}
-
-/// Tgid and PPid of a task from /proc/<tid>/status (cold: once per new task).
-fn status_ids(tid: i32) -> (Option<i32>, Option<i32>) {
-    let text = match std::fs::read(format!("/proc/{tid}/status")) {
-        Ok(t) => t,
-        Err(_) => return (None, None),
-    };
-    let mut tgid = None;
-    let mut ppid = None;
-    for line in text.split(|&c| c == b'\n') {
-        let field = |prefix: &[u8]| -> Option<i32> {
-            line.strip_prefix(prefix)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.trim().parse().ok())
-        };
-        if let Some(v) = field(b"Tgid:") {
-            tgid = Some(v);
-        } else if let Some(v) = field(b"PPid:") {
-            ppid = Some(v);
-        }
-    }
-    (tgid, ppid)
-}
-
-/// A NUL-terminated string of the tracee, read page by page (a string may end just before an
-/// unmapped page). At most PATH_MAX bytes.
-fn read_cstr(pid: i32, addr: u64) -> Option<Vec<u8>> {
-    if addr == 0 {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut at = addr;
-    while out.len() < PATH_MAX {
-        let to_page_end = 4096 - (at as usize & 4095);
-        let mut buf = [0u8; 4096];
-        let want = to_page_end.min(PATH_MAX - out.len());
-        let n = t::read_mem(pid, at, &mut buf[..want]).ok()?;
-        if n == 0 {
-            break;
-        }
-        if let Some(end) = buf[..n].iter().position(|&c| c == 0) {
-            out.extend_from_slice(&buf[..end]);
-            return Some(out);
-        }
-        out.extend_from_slice(&buf[..n]);
-        at += n as u64;
-    }
-    Some(out)
-}
-
-fn read_bytes(pid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
-    if addr == 0 || len == 0 {
-        return None;
-    }
-    let mut buf = vec![0u8; len];
-    let n = t::read_mem(pid, addr, &mut buf).ok()?;
-    buf.truncate(n);
-    Some(buf)
-}
-
-fn word(b: &[u8], at: usize, compat: bool) -> Option<u64> {
-    if compat {
-        let s = b.get(at..at + 4)?;
-        Some(u32::from_ne_bytes([s[0], s[1], s[2], s[3]]) as u64)
-    } else {
-        let s = b.get(at..at + 8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        Some(u64::from_ne_bytes(a))
-    }
-}
 
 impl Tracer {
     fn now(&self) -> f64 {
