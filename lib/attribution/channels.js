@@ -7,6 +7,7 @@
 
 const dc = require('node:diagnostics_channel')
 const { als, now } = require('./hooks')
+const { handleOf } = require('../node-internals')
 
 function peerOf (socket) {
   if (socket && socket.remoteAddress) {
@@ -129,7 +130,7 @@ function onUndiciConnected (message) {
 function onChild (message) {
   const op = als.getStore()
   if (op === undefined) return
-  add(op, { kind: 'child', child: message.process, handle: message.process && message.process._handle })
+  add(op, { kind: 'child', child: message.process, handle: message.process ? handleOf(message.process) : null })
 }
 
 const SUBS = [

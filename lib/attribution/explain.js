@@ -11,6 +11,7 @@ const { sample } = require('../probes/process')
 const { monitorLoop } = require('../probes/loop')
 const { socketState } = require('../probes/socket')
 const { invalidArgType, outOfRange } = require('../errors')
+const { handleOf, handleFd, handlePeer, writeReqHandle, writeReqBytes, connectReqTarget, timeoutDelayMs } = require('../node-internals')
 
 const { als, now, state } = hooks
 
@@ -142,25 +143,12 @@ function finish (op, outcome, endMs) {
 // ---------------------------------------------------------------------------------------------
 // evidence read when a request completes (its callback is about to run; the fd is still open)
 
-function peerOfHandle (handle) {
-  try {
-    const o = {}
-    if (handle && typeof handle.getpeername === 'function' && handle.getpeername(o) === 0 && o.address) {
-      return (o.address.includes(':') ? `[${o.address}]` : o.address) + ':' + o.port
-    }
-  } catch {}
-  return null
-}
-
 function socketRecordOf (connectRec) {
   return state.sockets.get(connectRec.trigger) ?? null
 }
 
 function onConnectInit (rec) {
-  const r = rec.resource
-  rec.target = r && r.address !== undefined
-    ? (String(r.address).includes(':') ? `[${r.address}]` : r.address) + (r.port !== undefined ? ':' + r.port : '')
-    : null
+  rec.target = connectReqTarget(rec.resource)
 }
 
 function tcpEvidence (fd) {
@@ -175,7 +163,7 @@ function tcpEvidence (fd) {
 function onDone (rec) {
   if (rec.kind === 'tcp-connect') {
     const sock = socketRecordOf(rec)
-    const fd = sock && sock.resource && typeof sock.resource.fd === 'number' ? sock.resource.fd : -1
+    const fd = sock ? handleFd(sock.resource) : -1
     const ev = { synRetransmits: null, rttMs: null }
     if (fd >= 0) {
       const s = tcpEvidence(fd)
@@ -187,11 +175,11 @@ function onDone (rec) {
     }
     rec.evidence = ev
   } else if (rec.kind === 'socket-write') {
-    const h = rec.resource && rec.resource.handle
-    rec.target = peerOfHandle(h)
-    const fd = h && typeof h.fd === 'number' ? h.fd : -1
+    const h = writeReqHandle(rec.resource)
+    rec.target = handlePeer(h)
+    const fd = handleFd(h)
     const ev = { sendQueueBytes: null, notSentBytes: null, verdict: null, bytes: null }
-    if (rec.resource && typeof rec.resource.bytes === 'number') ev.bytes = rec.resource.bytes
+    ev.bytes = writeReqBytes(rec.resource)
     if (fd >= 0) {
       const s = tcpEvidence(fd)
       if (s !== null) {
@@ -453,7 +441,7 @@ function build (op, outcome, k1) {
       reqOut.push({ rec, kind, target: tgt, start: rec.startMs, queueMs: start - rec.startMs, execMs: done - start, end: rec.endMs, evidence: queueEv ? { ...ev, ...queueEv } : ev })
     } else if (rec.kind === 'timer') {
       if (rec.endMs === null) continue
-      const delay = rec.resource && typeof rec.resource._idleTimeout === 'number' ? Math.max(1, rec.resource._idleTimeout) : 1
+      const delay = Math.max(1, timeoutDelayMs(rec.resource) ?? 1)
       const due = rec.startMs + delay
       const tgt = `setTimeout ${delay} ms`
       push({ kind: 'timer', target: tgt, from: rec.startMs, to: Math.min(due, end), cls: 2, end, req: rec, evidence: { delayMs: delay } })
@@ -461,19 +449,19 @@ function build (op, outcome, k1) {
       reqOut.push({ rec, kind: 'timer', target: tgt, start: rec.startMs, queueMs: null, execMs: Math.min(due, end) - rec.startMs, end: rec.endMs, evidence: { delayMs: delay, lateMs: Math.max(0, end - due) } })
     } else if (rec.kind === 'tcp-connect') {
       const ev = { ...(rec.evidence ?? { synRetransmits: null }) }
-      const att = op.extra.find((x) => x.kind === 'connect-attempts' && x.socket && x.socket._handle && socketRecordOf(rec) && x.socket._handle === socketRecordOf(rec).resource)
+      const att = op.extra.find((x) => x.kind === 'connect-attempts' && x.socket && handleOf(x.socket) && socketRecordOf(rec) && handleOf(x.socket) === socketRecordOf(rec).resource)
       if (att !== undefined && att.attempts.length > 0) ev.attempts = att.attempts.map((a) => ({ address: a.address, port: a.port, atMs: round(a.atMs - t0), error: a.error }))
       if (rec.endMs === null) ev.pending = true
       push({ kind: 'tcp-connect', target: rec.target ?? null, from: rec.startMs, to: end, cls: 2, end, req: rec, evidence: ev })
       reqOut.push({ rec, kind: 'tcp-connect', target: rec.target ?? null, start: rec.startMs, queueMs: null, execMs: end - rec.startMs, end: rec.endMs, evidence: ev })
     } else if (rec.kind === 'socket-write') {
-      const tgt = rec.target ?? peerOfHandle(rec.resource && rec.resource.handle)
+      const tgt = rec.target ?? handlePeer(writeReqHandle(rec.resource))
       const ev = rec.evidence ?? {}
       push({ kind: 'socket-write', target: tgt, from: rec.startMs, to: end, cls: 2, end, req: rec, evidence: ev })
       reqOut.push({ rec, kind: 'socket-write', target: tgt, start: rec.startMs, queueMs: null, execMs: end - rec.startMs, end: rec.endMs, evidence: ev })
     } else if (rec.kind === 'child-process') {
       const c = op.extra.find((x) => x.kind === 'child' && x.handle === rec.resource) ??
-        op.extra.find((x) => x.kind === 'child' && x.child && x.child._handle === rec.resource)
+        op.extra.find((x) => x.kind === 'child' && x.child && handleOf(x.child) === rec.resource)
       const argv = c && c.child && Array.isArray(c.child.spawnargs) && c.child.spawnargs.length > 0 ? c.child.spawnargs : null
       const tgt = argv !== null ? argv.join(' ') : null
       const ev = { argv, pid: c && c.child ? c.child.pid ?? null : null, exitCode: c && c.child ? c.child.exitCode : null, signal: c && c.child ? c.child.signalCode : null }
@@ -486,7 +474,7 @@ function build (op, outcome, k1) {
       if (rec.reads === 0 || rec.lastReadMs === null) continue
       const conn = op.requests.find((x) => x.kind === 'tcp-connect' && x.trigger === rec.id)
       const from = conn && conn.endMs !== null ? conn.endMs : rec.startMs
-      const tgt = peerOfHandle(rec.resource) ?? (conn ? conn.target : null)
+      const tgt = handlePeer(rec.resource) ?? (conn ? conn.target : null)
       rec.target = tgt
       const ev = { reads: rec.reads }
       push({ kind: 'socket-read', target: tgt, from, to: rec.lastReadMs, cls: 1, end: rec.lastReadMs, req: rec, evidence: ev })

@@ -106,6 +106,7 @@ function owners (op, rec) {
 // tied to its own open reliably, and reading its fd inside init crashes Node 20-24; those
 // requests are matched by timing alone.)
 const { readlinkSync } = require('node:fs')
+const { fsReqFd } = require('../node-internals')
 
 function pathOfFd (fd) {
   if (typeof fd !== 'number' || fd < 0) return null
@@ -176,7 +177,7 @@ function after (asyncId) {
   if (rec === null || rec.id !== asyncId) return
   const t = now()
   if (rec.pool === 'fs' && rec.fdPath === null) {
-    if (rec.resource !== null && rec.resource.context) rec.fdPath = pathOfFd(rec.resource.context.fd)
+    if (rec.resource !== null) rec.fdPath = pathOfFd(fsReqFd(rec.resource))
   }
   const ms = t - state.currentAt
   if (rec.op !== null) {

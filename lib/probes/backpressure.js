@@ -5,6 +5,7 @@
 const { Writable } = require('node:stream')
 const { invalidArgType, codedError } = require('../errors')
 const { native, supported } = require('../native')
+const { writableEmitsClose } = require('../node-internals')
 
 // A Proxy's traps or a getter may throw while we look: then it is not a stream we can use.
 function isWritable (s) {
@@ -18,7 +19,6 @@ function isWritable (s) {
 // A Writable created with emitClose: false emits nothing when destroyed: while a write waits
 // on such a stream, it is checked every CLOSE_POLL_MS (an unref'd timer) instead.
 const CLOSE_POLL_MS = 50
-const emitsClose = (stream) => !(stream._writableState && stream._writableState.emitClose === false)
 
 // Per stream: chunks waiting for a 'drain' (in call order) and the listeners that settle them.
 const queues = new WeakMap()
@@ -118,7 +118,7 @@ function startWaiting (stream) {
     q.items.length = 0
   }
   const onClose = () => onEnd(null)
-  const poll = emitsClose(stream)
+  const poll = writableEmitsClose(stream)
     ? null
     : setInterval(() => { if (stream.destroyed) onEnd(null) }, CLOSE_POLL_MS)
   if (poll !== null) poll.unref()

@@ -9,6 +9,7 @@ const { types } = require('node:util')
 const { native, call, supported } = require('../native')
 const { invalidArgType, outOfRange, codedError, internalError } = require('../errors')
 const { layout, enumStrings, orNull: v } = require('../layout')
+const { handleOf, handleFd, tlsParentOf, dgramHandleOf, serverListenedOnce } = require('../node-internals')
 
 let S = null
 let buf = null
@@ -71,9 +72,9 @@ const validFd = (fd) => Number.isInteger(fd) && fd >= 0
 function netSocketHandle (sock) {
   let s = sock
   for (let depth = 0; s && depth < 8; depth++) {
-    const h = s._handle
-    if (h && validFd(h.fd)) return h
-    const next = s._parent || (h && h._parentWrap) || null
+    const h = handleOf(s)
+    if (h && validFd(handleFd(h))) return h
+    const next = tlsParentOf(s)
     s = next instanceof net.Socket && next !== s ? next : null
   }
   return null
@@ -104,23 +105,21 @@ function resolveObject (target, name) {
   if (target === null || typeof target !== 'object') throw invalidArgType(name, EXPECTED, target)
 
   if (target instanceof dgram.Socket) {
-    const state = target[Object.getOwnPropertySymbols(target).find((s) => s.description === 'state symbol')]
-    const handle = state && state.handle
+    const handle = dgramHandleOf(target)
     if (!handle) throw codedError('ERR_KERNELSCOPE_SOCKET_CLOSED', 'the dgram socket is closed')
-    if (!validFd(handle.fd)) {
+    if (!validFd(handleFd(handle))) {
       throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the dgram socket has no kernel socket yet: bind() or send() first')
     }
-    return { fd: handle.fd, stream: null, key: null }
+    return { fd: handleFd(handle), stream: null, key: null }
   }
 
   if (target instanceof net.Server) {
-    const h = target._handle
-    if (!h || !validFd(h.fd)) {
-      // net.Server keeps its _connectionKey after close(): it listened once
-      if (typeof target._connectionKey === 'string') throw codedError('ERR_KERNELSCOPE_SOCKET_CLOSED', 'the server is closed')
+    const h = handleOf(target)
+    if (!validFd(handleFd(h))) {
+      if (serverListenedOnce(target)) throw codedError('ERR_KERNELSCOPE_SOCKET_CLOSED', 'the server is closed')
       throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the server is not listening')
     }
-    return { fd: h.fd, stream: null, key: null }
+    return { fd: handleFd(h), stream: null, key: null }
   }
 
   // http.IncomingMessage / ServerResponse / ClientRequest carry the connection as .socket; the
@@ -146,13 +145,13 @@ function resolveObject (target, name) {
   if (sock.destroyed) throw codedError('ERR_KERNELSCOPE_SOCKET_CLOSED', 'the socket is destroyed')
   const handle = netSocketHandle(sock)
   if (handle === null) {
-    if (sock.connecting || sock.pending || !sock._handle) {
+    if (sock.connecting || sock.pending || !handleOf(sock)) {
       throw codedError('ERR_KERNELSCOPE_SOCKET_NOT_CONNECTED', 'the socket has no kernel socket yet (not connected)')
     }
     throw codedError('ERR_KERNELSCOPE_NO_FD', 'the stream is not backed by a kernel socket (no file descriptor)')
   }
   // the handle keys the identity cache: it lives exactly as long as its kernel socket
-  return { fd: handle.fd, stream, key: handle }
+  return { fd: handleFd(handle), stream, key: handle }
 }
 
 // The verdict is judged over an interval: from the previous call for the same socket at least
