@@ -111,6 +111,26 @@ function drainSampler () {
   } catch {}
 }
 
+/**
+ * Resolves once the sampler has taken two whole samples after this call (counted, not timed: on
+ * a loaded machine its thread may run late, and a fixed wait then ends before it saw a worker
+ * leave its call), or after 25 intervals at most (min 50 ms) if it does not.
+ */
+function samplesAfter (intervalMs) {
+  drainSampler()
+  const from = samplerCpu ? samplerCpu.samples : null
+  const deadline = now() + Math.max(50, 25 * intervalMs)
+  return new Promise((resolve) => {
+    const check = () => {
+      drainSampler()
+      const n = samplerCpu ? samplerCpu.samples : null
+      if (from === null || n === null || n >= from + 2 || now() >= deadline) resolve()
+      else setTimeout(check, intervalMs)
+    }
+    setTimeout(check, 2 * intervalMs + 1)
+  })
+}
+
 function finish (op, outcome, endMs) {
   op.endMs = endMs ?? now()
   op.done = true
@@ -294,6 +314,11 @@ function matchEpisodes (reqs, starts, interval, nowMs, drainedMs) {
       if (known !== null && e.target !== null && e.target !== known) continue
       if (known === null && reqs[i].paths !== null && e.target !== null && !reqs[i].paths.has(e.target)) continue
       if (!kindFits(reqs[i], e)) continue
+      // an fs request: a worker seen still in the call after the loop saw the request complete
+      // (seenMs, never refined from an earlier match) was doing another request's (a sample's
+      // time is taken before its read; both are CLOCK_MONOTONIC). Not for DNS: one worker's consecutive lookups polling
+      // the same server are one episode.
+      if (reqs[i].fs && reqs[i].seenMs !== null && e.lastMs > reqs[i].seenMs + 0.5) continue
       // the worker entered the call while the request executed (the model's start, not its
       // submit: an episode from before that was another request's)
       if (e.firstMs < s - slack || e.firstMs > d + slack) continue
@@ -371,6 +396,8 @@ function build (op, outcome, k1) {
     submitMs: r.startMs,
     doneMs: r.doneMs ?? r.endMs,
     slow: r.pool === 'dns',
+    fs: r.pool === 'fs',
+    seenMs: r.endMs ?? null,
     path: r.fdPath ?? null,
     paths: r.pool === 'fs' && r.op !== null ? opened.get(r.op) ?? null : null
   }))
@@ -691,7 +718,7 @@ async function explain (name, fn, options) {
   const endMs = now()
   op.endMs = endMs // (what happens after it, e.g. a socket's last reads, is not the operation's)
   const recent = endMs - 2 * op.intervalMs - 1
-  if (op.sampling && op.requests.some((r) => r.pool !== null && r.pool !== undefined && r.endMs !== null && r.endMs >= recent)) await als.exit(() => new Promise((resolve) => setTimeout(resolve, 2 * op.intervalMs + 1)))
+  if (op.sampling && op.requests.some((r) => r.pool !== null && r.pool !== undefined && r.endMs !== null && r.endMs >= recent)) await als.exit(() => samplesAfter(op.intervalMs))
   const report = finish(op, outcome, endMs)
   return { value, error, report }
 }
