@@ -229,11 +229,17 @@ test('write() rejects when the stream is destroyed while it waits, and on a dest
   await once(client, 'connect')
   const big = Buffer.alloc(4 * MiB)
   let p
-  // fill until one write has to wait for a drain
+  // fill until the kernel takes no more (the peer does not read): a write whose bytes stay in
+  // the stream's own buffer is then sure to be waiting when the stream is destroyed (a write the
+  // kernel's autotuned buffers swallowed within the 50 ms would resolve instead)
+  const earlier = []
   for (let i = 0; i < 64; i++) {
+    if (p) earlier.push(p.catch(() => {}))
     p = ks.write(client, big)
-    if (client.writableNeedDrain) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    if (client.writableLength >= big.length) break
   }
+  assert.ok(client.writableLength >= big.length, `the kernel took everything: ${client.writableLength}`)
   assert.equal(client.writableNeedDrain, true)
   const queued = ks.write(client, big) // queues behind the drain
   setTimeout(() => client.destroy(), 50)
@@ -241,6 +247,7 @@ test('write() rejects when the stream is destroyed while it waits, and on a dest
   await assert.rejects(queued, (err) => typeof err.code === 'string')
   await assert.rejects(ks.write(client, 'x'), { code: 'ERR_STREAM_DESTROYED' })
   await assert.rejects(ks.write({}, 'x'), { code: 'ERR_INVALID_ARG_TYPE' })
+  await Promise.all(earlier)
   server.close()
 })
 
