@@ -187,6 +187,37 @@ test('nested explains: the inner wait shows in both', { skip }, async () => {
   sumsToWall(outer)
 })
 
+test('kernel counters: the operation\'s read calls, within what /proc/self/io and getrusage counted around it', { skip }, async () => {
+  const syscr = () => Number(/^syscr:\s+(\d+)/m.exec(fs.readFileSync('/proc/self/io', 'utf8'))[1])
+  const switches = () => { const r = process.resourceUsage(); return r.voluntaryContextSwitches + r.involuntaryContextSwitches }
+  const fd = fs.openSync(__filename, 'r')
+  const b = Buffer.alloc(16)
+  const N = 300
+  try {
+    // an explain that ended within 1 ms may lend its reading to this one's start (before the
+    // truth's first read): none has
+    await sleep(10)
+    const r0 = syscr()
+    const c0 = switches()
+    const { report } = await ks.explain('reads', async () => {
+      for (let i = 0; i < N; i++) fs.readSync(fd, b, 0, 16, 0)
+      await sleep(20)
+    })
+    const c1 = switches()
+    const r1 = syscr()
+    const k = report.kernel
+    assert.ok(k.readCalls >= N, `readCalls ${k.readCalls} < ${N}`)
+    assert.ok(k.readCalls <= r1 - r0, `readCalls ${k.readCalls} > ${r1 - r0} counted around the explain`)
+    assert.ok(k.writeCalls >= 0)
+    assert.ok(k.contextSwitches >= 1 && k.contextSwitches <= c1 - c0, `contextSwitches ${k.contextSwitches} vs ${c1 - c0}`)
+    // the loop waited at least in the 20 ms sleep, over at least one iteration
+    assert.ok(k.loopIterations >= 1)
+    assert.ok(k.loopWaitMs >= 10 && k.loopWaitMs <= report.wallMs + 1, `loopWaitMs ${k.loopWaitMs}`)
+  } finally {
+    fs.closeSync(fd)
+  }
+})
+
 test('bad arguments are coded errors', { skip }, async () => {
   await assert.rejects(ks.explain(1, () => {}), { code: 'ERR_INVALID_ARG_TYPE' })
   await assert.rejects(ks.explain('x', 'nope'), { code: 'ERR_INVALID_ARG_TYPE' })

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use napi::bindgen_prelude::Float64Array;
+use napi::bindgen_prelude::{Float64Array, Float64ArraySlice};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -420,6 +420,27 @@ impl NativeLoopMonitor {
             hooks: Some(hooks),
             state,
         })
+    }
+
+    /// `out[0]` iterations and `out[1]` idle ms (time in epoll_wait) since the monitor
+    /// started: the two totals an explained operation reports, without the histograms' summary.
+    #[napi(catch_unwind)]
+    pub fn counters_into(&self, mut out: Float64ArraySlice) -> Result<()> {
+        let out = crate::sys::napi::f64_slice_mut(&mut out);
+        if out.len() < 2 {
+            return Err(arg_error(
+                "ERR_OUT_OF_RANGE",
+                "counter buffer is shorter than 2",
+            ));
+        }
+        match self.state.try_borrow() {
+            Ok(s) => {
+                out[0] = s.iterations as f64;
+                out[1] = s.wait.sum_ns() as f64 / 1e6;
+            }
+            Err(_) => out[..2].fill(f64::NAN),
+        }
+        Ok(())
     }
 
     #[napi(catch_unwind)]

@@ -176,6 +176,39 @@ pub fn js_sample_into(mut out: Float64ArraySlice) -> Result<()> {
     Ok(())
 }
 
+/// The counters an explained operation reports over its window (lib/attribution/explain.js,
+/// at its start and end): `out[0]` read calls and `out[1]` write calls (/proc/self/io syscr,
+/// syscw), `out[2]` context switches, voluntary + involuntary (getrusage), NaN for what the
+/// kernel did not give. One pread and one getrusage: sample()'s other reads are not needed.
+#[napi(js_name = "kernelCountersInto", catch_unwind)]
+pub fn js_kernel_counters_into(mut out: Float64ArraySlice) -> Result<()> {
+    let out = sys::napi::f64_slice_mut(&mut out);
+    if out.len() < 3 {
+        return Err(arg_error(
+            "ERR_OUT_OF_RANGE",
+            "counter buffer is shorter than 3",
+        ));
+    }
+    out[..3].fill(f64::NAN);
+    let mut buf = [0u8; 1024];
+    {
+        let mut guard = match FILES.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.io.reopen(open_io);
+        if let Some(text) = read_into(&guard.io.file, &mut buf) {
+            let io = parse_io(text);
+            out[0] = opt(io.syscr);
+            out[1] = opt(io.syscw);
+        }
+    }
+    if let Ok(ru) = sys::rusage_self() {
+        out[2] = ru.nvcsw + ru.nivcsw;
+    }
+    Ok(())
+}
+
 /// A measurement hook, not part of the API (index.js does not export it; bench/process.js
 /// calls it through lib/native.js): exactly the syscalls sample() makes, with no parsing and
 /// no output, the floor sample()'s cost is compared with.

@@ -51,7 +51,7 @@ pub fn register_thread(env: Env, is_main_thread: bool) -> Result<()> {
 }
 
 /// What Node tells about its own threads; the JS layer fills this in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[napi(object)]
 pub struct RoleHints {
     /// process.versions.node major.

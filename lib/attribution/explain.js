@@ -7,8 +7,8 @@ const hooks = require('./hooks')
 const channels = require('./channels')
 const { replay, poolSize, dnsCap } = require('./pool')
 const { startWaitSampler, stopWaitSampler, WaitReader } = require('../probes/waits')
-const { sample } = require('../probes/process')
-const { monitorLoop } = require('../probes/loop')
+const { kernelCountersInto } = require('../probes/process')
+const { monitorLoop, loopCountersInto } = require('../probes/loop')
 const { socketState } = require('../probes/socket')
 const { invalidArgType, outOfRange } = require('../errors')
 const { handleOf, handleFd, handlePeer, writeReqHandle, writeReqBytes, connectReqTarget, timeoutDelayMs } = require('../node-internals')
@@ -30,43 +30,96 @@ const DEFAULT_INTERVAL_MS = 2
 const reportChannel = require('node:diagnostics_channel').channel('kernelscope:report')
 
 // ---------------------------------------------------------------------------------------------
-// lifetime: everything is on only while at least one explain is in flight
+// lifetime: the hooks and the sampler are on only while at least one explain is in flight; the
+// channel subscriptions, the loop monitor and the sampler's reader stay for LINGER_MS after the
+// last one ended (an unref'd timer), so that explains in a row (a server explaining requests
+// one after another) do not pay for setting them up each time
+
+const LINGER_MS = 1000
+let lingering = false // channels, monitor and reader are set up
+let lastEndMs = 0
+let lingerTimer = null
 
 function activate () {
   hooks.enable({ onDone, onConnectInit })
-  channels.subscribe(live)
-  reader = new WaitReader()
-  try {
-    monitor = monitorLoop({ historySize: 16 })
-  } catch {
-    monitor = null
+  if (!lingering) {
+    channels.subscribe(live)
+    reader = new WaitReader()
+    try {
+      monitor = monitorLoop({ historySize: 16 })
+    } catch {
+      monitor = null
+    }
+    lingering = true
   }
 }
 
 function deactivate () {
   hooks.disable()
-  channels.unsubscribe()
-  if (monitor !== null) monitor.close()
-  monitor = null
-  reader = null
   episodes = new Map()
   syncRuns.length = 0
+  lastEndMs = now()
+  if (lingerTimer === null) armLinger(LINGER_MS)
 }
 
-function kernelNow () {
+function armLinger (ms) {
+  lingerTimer = setTimeout(() => {
+    lingerTimer = null
+    if (live.size > 0) return // an explain runs: its end arms the timer again
+    const left = lastEndMs + LINGER_MS - now()
+    if (left > 1) armLinger(left)
+    else tearDown()
+  }, ms)
+  lingerTimer.unref()
+}
+
+function tearDown () {
+  channels.unsubscribe()
+  if (monitor !== null) {
+    try { monitor.close() } catch {}
+  }
+  monitor = null
+  reader = null
+  lingering = false
+}
+
+const kbuf = new Float64Array(3)
+const lbuf = new Float64Array(2)
+const orNull = (x) => (Number.isNaN(x) ? null : x)
+
+// The last reading of the process's counters: an operation that starts within REUSE_MS of it
+// starts its window there (the counters are process-wide: the window is widened by at most
+// that much, never narrowed), which saves one of the two readings per operation when
+// operations follow each other closely (a server).
+const REUSE_MS = 1
+let lastCounters = null
+let lastCountersAt = -Infinity
+
+/** The process-wide counters (kernelCountersInto: /proc/self/io and getrusage; the loop
+ * monitor's totals, always read anew: they cost no syscall). `reuse`: a reading at most
+ * REUSE_MS old serves. */
+function kernelNow (reuse) {
   const k = { readCalls: null, writeCalls: null, contextSwitches: null, loopIdleMs: null, loopIterations: null }
-  try {
-    const s = sample()
-    k.readCalls = s.io.readCalls
-    k.writeCalls = s.io.writeCalls
-    const { voluntary, involuntary } = s.contextSwitches
-    k.contextSwitches = voluntary === null || involuntary === null ? null : voluntary + involuntary
-  } catch {}
+  const t = now()
+  if (reuse && t - lastCountersAt <= REUSE_MS) {
+    k.readCalls = lastCounters.readCalls
+    k.writeCalls = lastCounters.writeCalls
+    k.contextSwitches = lastCounters.contextSwitches
+  } else {
+    try {
+      kernelCountersInto(kbuf)
+      k.readCalls = orNull(kbuf[0])
+      k.writeCalls = orNull(kbuf[1])
+      k.contextSwitches = orNull(kbuf[2])
+      lastCounters = k
+      lastCountersAt = t
+    } catch {}
+  }
   if (monitor !== null) {
     try {
-      const st = monitor.stats()
-      k.loopIdleMs = st.idleMs
-      k.loopIterations = st.iterations
+      loopCountersInto(monitor, lbuf)
+      k.loopIterations = orNull(lbuf[0])
+      k.loopIdleMs = orNull(lbuf[1])
     } catch {}
   }
   return k
@@ -97,17 +150,25 @@ function begin (name, opts) {
   } catch {
     op.sampling = false
   }
-  op.k0 = kernelNow()
+  op.k0 = kernelNow(true)
   op.startMs = now()
   return op
 }
 
-function drainSampler () {
+let drainedAt = -Infinity
+
+/** Takes the sampler's new episodes. `fresh`: always; else a drain less than `intervalMs` old
+ * stands (the sampler can have added one pass since). */
+function drainSampler (fresh, intervalMs) {
   if (reader === null) return
+  const t = now()
+  if (!fresh && t - drainedAt < intervalMs) return
   try {
     const d = reader.drain()
+    if (d.reset) episodes = new Map()
     for (const e of d.episodes) episodes.set(e.seq, e)
     samplerCpu = { cpuMs: d.cpuMs, activeMs: d.activeMs, samples: d.samples, dropped: d.dropped }
+    drainedAt = now()
   } catch {}
 }
 
@@ -117,12 +178,12 @@ function drainSampler () {
  * leave its call), or after 25 intervals at most (min 50 ms) if it does not.
  */
 function samplesAfter (intervalMs) {
-  drainSampler()
+  drainSampler(true, intervalMs)
   const from = samplerCpu ? samplerCpu.samples : null
   const deadline = now() + Math.max(50, 25 * intervalMs)
   return new Promise((resolve) => {
     const check = () => {
-      drainSampler()
+      drainSampler(true, intervalMs)
       const n = samplerCpu ? samplerCpu.samples : null
       if (from === null || n === null || n >= from + 2 || now() >= deadline) resolve()
       else setTimeout(check, intervalMs)
@@ -131,12 +192,20 @@ function samplesAfter (intervalMs) {
   })
 }
 
+function hasPoolWork (op) {
+  for (const r of op.requests) if (r.pool !== null && r.pool !== undefined) return true
+  return false
+}
+
 function finish (op, outcome, endMs) {
   op.endMs = endMs ?? now()
   op.done = true
-  const k1 = kernelNow()
-  drainSampler()
-  op.drainedMs = now()
+  const k1 = kernelNow(false)
+  // an operation that made pool requests is matched with what the sampler saw up to now;
+  // for one that made none (its report reads the sampler only for the loop thread and the
+  // pool's saturation) the last drain stands when it is less than one interval old
+  drainSampler(hasPoolWork(op), op.intervalMs)
+  op.drainedMs = drainedAt === -Infinity ? now() : drainedAt
   live.delete(op)
   let report
   try {

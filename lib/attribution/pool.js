@@ -118,11 +118,16 @@ function replay (reqs, size) {
   return { starts, behind, freedBy, saturated, inconsistent }
 }
 
-/** UV_THREADPOOL_SIZE as libuv reads it at the pool's first use (1..1024, default 4). */
+let size = null
+
+/** UV_THREADPOOL_SIZE as libuv reads it at the pool's first use (1..1024, default 4); read from
+ * the environment once, at the first call (the first explain), as docs/explain.md says. */
 function poolSize () {
-  const v = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10)
-  if (!Number.isFinite(v)) return 4
-  return Math.min(1024, Math.max(1, v))
+  if (size === null) {
+    const v = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10)
+    size = Number.isFinite(v) ? Math.min(1024, Math.max(1, v)) : 4
+  }
+  return size
 }
 
 module.exports = { replay, poolSize, dnsCap }

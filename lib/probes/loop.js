@@ -13,9 +13,17 @@ const H = supported
   : null
 const MAX_HISTORY = supported ? constant('loopMaxHistory') : 1
 
+let countersOf = null
+
 /** Per-iteration timing of this thread's event loop; see docs/loop.md. */
 class LoopMonitor {
   #native
+
+  // for explain() (not public): iterations and idle ms into `out`, without stats()'s histogram
+  // summaries
+  static {
+    countersOf = (monitor, out) => { call(() => LoopMonitor.#of(monitor).countersInto(out)) }
+  }
 
   // the native monitor of `self`, or a coded TypeError when `self` is not a LoopMonitor
   // (LoopMonitor.prototype.stats.call({}))
@@ -107,4 +115,9 @@ function monitorLoop (options) {
   return new LoopMonitor(options)
 }
 
-module.exports = { monitorLoop, LoopMonitor, checkBounds }
+/** `out[0]` = iterations, `out[1]` = idle ms of `monitor` (lib/attribution, per explain). */
+function loopCountersInto (monitor, out) {
+  countersOf(monitor, out)
+}
+
+module.exports = { monitorLoop, LoopMonitor, checkBounds, loopCountersInto }

@@ -131,4 +131,11 @@ function processInfo (pid) {
   return call(native().processInfo, pid)
 }
 
-module.exports = { sample, createSampler, Sampler, fdCount, processInfo, SAMPLE_SLOTS: S.LEN }
+/** Read calls, write calls and context switches of the process into `out` (NaN: not given):
+ * the counters of an explained operation (lib/attribution), two syscalls where sample() makes
+ * seven. */
+function kernelCountersInto (out) {
+  call(native().kernelCountersInto, out)
+}
+
+module.exports = { sample, createSampler, Sampler, fdCount, processInfo, kernelCountersInto, SAMPLE_SLOTS: S.LEN }

@@ -11,12 +11,38 @@ let E = null
 let STATES = null
 let hints = null
 
+// How many starts of each interval this thread has not yet stopped: the addon hears only the
+// first start and the last stop of an interval (it keeps the intervals each thread asked for),
+// not one call per explained operation.
+const started = new Map()
+
+/** Asks for sampling at `intervalMs` (one explained operation); false when the sampler
+ * thread could not be started. */
 function startWaitSampler (intervalMs) {
+  const n = started.get(intervalMs)
+  if (n !== undefined) {
+    started.set(intervalMs, n + 1)
+    return true
+  }
   if (hints === null) hints = roleHints()
-  return call(native().samplerStart, intervalMs, hints)
+  if (!call(native().samplerStart, intervalMs, hints)) {
+    // no thread could be started: the addon's count is withdrawn, the next start tries again
+    call(native().samplerStop, intervalMs)
+    return false
+  }
+  started.set(intervalMs, 1)
+  return true
 }
 
+/** Withdraws one startWaitSampler(intervalMs). */
 function stopWaitSampler (intervalMs) {
+  const n = started.get(intervalMs)
+  if (n === undefined) return
+  if (n > 1) {
+    started.set(intervalMs, n - 1)
+    return
+  }
+  started.delete(intervalMs)
   call(native().samplerStop, intervalMs)
 }
 
@@ -33,7 +59,8 @@ class WaitReader {
       STATES = enumStrings('threadStates')
     }
     let d = call(native().samplerDrain, this.#seq, this.#strings.length)
-    if (d.generation !== this.#generation) {
+    const reset = d.generation !== this.#generation
+    if (reset) {
       // a new run: sequence numbers and strings started again
       this.#generation = d.generation
       this.#seq = 0
@@ -67,6 +94,9 @@ class WaitReader {
     // open episodes are drained again next time, as they grow
     this.#seq = firstOpen
     return {
+      // a new run: sequence numbers started again (episodes kept from an earlier one are not
+      // of this run)
+      reset,
       episodes: out,
       dropped: d.dropped,
       samples: d.samples,

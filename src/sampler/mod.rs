@@ -2,10 +2,12 @@
 //! in flight, reads every `interval` the state, syscall (with what it is about: a path, a peer)
 //! and wchan of the libuv pool workers and of the loop threads that asked for it, into a fixed
 //! ring of episodes (ring.rs) that JS drains in one call. It stops when the last one leaves.
-//! Cost: three `pread`s of already-open /proc files per watched thread per sample; a target is
-//! described (readlink / process_vm_readv) only when a thread's syscall or arguments change.
+//! Cost (watch.rs): one `pread` of an already-open /proc file per watched thread per sample in
+//! the common case; the shared state is locked only to record a pass, never across the reads,
+//! so JS's start/stop/drain calls do not wait for them.
 
 pub mod ring;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,13 +18,13 @@ use napi_derive::napi;
 use once_cell::sync::Lazy;
 use std::sync::Mutex;
 
-use crate::layout::{sampler_episode as slot, thread_role, thread_state_name, THREAD_STATES};
-use crate::parse::syscall::{arg_target, parse_syscall_line, syscall_name, Arch, SyscallLine};
-use crate::sys::{self, ProcFile};
-use crate::threads::{collect_threads, describe_target, RoleHints, ThreadsOptions};
+use crate::layout::sampler_episode as slot;
+use crate::sys;
+use crate::threads::RoleHints;
 use ring::{Observation, Ring};
+use watch::{observe, open_watched, wanted, Roster, Watched};
 
-/// How often the set of pool workers is looked up again (the pool starts lazily).
+/// How often the set of watched threads is looked at again (the pool starts lazily).
 const REFRESH_MS: f64 = 100.0;
 
 #[derive(Default)]
@@ -35,11 +37,15 @@ struct Shared {
     hints: Option<RoleHints>,
     /// Bumped at each start of a thread; a thread runs while it holds the current value.
     generation: u64,
+    /// Bumped at each fresh ring (a new run): the thread's string caches are of the old one.
+    ring_epoch: u64,
     /// pid the running thread was started in (a forked child has none).
     pid: i32,
     running: bool,
     samples: u64,
-    cpu_ms: f64,
+    /// CPU of sampler threads that have exited, ms; the running one's is read from its clock.
+    cpu_base_ms: f64,
+    cpu_clock: Option<libc::clockid_t>,
     active_ms: f64,
 }
 
@@ -57,179 +63,139 @@ impl Shared {
             .copied()
             .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))
     }
-}
 
-struct Watched {
-    role: u8,
-    stat: ProcFile,
-    syscall: ProcFile,
-    wchan: ProcFile,
-    /// The last (nr, args) seen and the target id it was described as.
-    last_call: Option<(i64, [u64; 6])>,
-    last_target: i64,
-}
-
-fn open_watched(tid: i32, role: u8) -> Option<Watched> {
-    let base = format!("/proc/self/task/{tid}/");
-    Some(Watched {
-        role,
-        stat: ProcFile::open(&format!("{base}stat")).ok()?,
-        syscall: ProcFile::open(&format!("{base}syscall")).ok()?,
-        wchan: ProcFile::open(&format!("{base}wchan")).ok()?,
-        last_call: None,
-        last_target: -1,
-    })
-}
-
-fn state_index(c: char) -> u8 {
-    let name = thread_state_name(c);
-    THREAD_STATES
-        .iter()
-        .position(|s| *s == name)
-        .unwrap_or(THREAD_STATES.len() - 1) as u8
-}
-
-/// The state letter of a /proc/<pid>/task/<tid>/stat line (the first field after the comm).
-fn stat_state(text: &[u8]) -> Option<char> {
-    let close = text.iter().rposition(|&b| b == b')')?;
-    text.get(close + 1..)?
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .map(|&b| b as char)
-}
-
-/// Reads one thread; None when it is gone.
-fn observe(w: &mut Watched, ring: &mut Ring, buf: &mut [u8]) -> Option<Observation> {
-    let n = w.stat.read(buf).ok()?;
-    let state = stat_state(&buf[..n])?;
-    let mut nr = -1;
-    let mut name = -1;
-    let mut target = -1;
-    if let Ok(n) = w.syscall.read(buf) {
-        if let Some(SyscallLine::InSyscall { nr: call, args }) = parse_syscall_line(&buf[..n]) {
-            nr = call;
-            name = Arch::native()
-                .and_then(|a| syscall_name(a, call))
-                .map_or(-1, |s| ring.intern(s));
-            if w.last_call == Some((call, args)) {
-                target = w.last_target;
-            } else {
-                target = Arch::native()
-                    .and_then(|a| syscall_name(a, call))
-                    .and_then(arg_target)
-                    .and_then(|t| describe_target(t, &args))
-                    .map_or(-1, |s| ring.intern(&s));
-                w.last_call = Some((call, args));
-                w.last_target = target;
-            }
-        }
+    /// CPU all sampler threads of this process have used, ms.
+    fn cpu_ms(&self) -> f64 {
+        let running = if self.running && self.pid == sys::getpid() {
+            self.cpu_clock.and_then(sys::clock_ms).unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        self.cpu_base_ms + running
     }
-    let mut wchan = -1;
-    if state != 'R' {
-        if let Ok(n) = w.wchan.read(buf) {
-            let s = String::from_utf8_lossy(&buf[..n]);
-            let s = s.trim();
-            if !s.is_empty() && s != "0" {
-                wchan = ring.intern(s);
-            }
-        }
+
+    /// The exiting thread's CPU joins the base; its clock is forgotten.
+    fn retire(&mut self) {
+        self.cpu_base_ms += sys::thread_cpu_ms();
+        self.cpu_clock = None;
+        self.running = false;
     }
+}
+
+/// The observation of a thread as the ring keeps it (its strings interned).
+fn interned(ring: &mut Ring, w: &Watched) -> Option<Observation> {
+    let s = w.seen.as_ref()?;
+    let mut id = |v: Option<&str>| v.map_or(-1, |v| ring.intern(v));
     Some(Observation {
-        state: state_index(state),
-        nr,
-        name,
-        target,
-        wchan,
+        state: s.state,
+        nr: s.call.map_or(-1, |(nr, _)| nr),
+        name: id(s.name),
+        target: id(s.target.as_deref()),
+        wchan: id(s.wchan.as_deref()),
     })
-}
-
-fn pool_tids(hints: &RoleHints, own: i32) -> Vec<i32> {
-    let opts = ThreadsOptions {
-        syscalls: false,
-        pid: None,
-        hints: hints.clone(),
-    };
-    match collect_threads(&opts) {
-        Ok(list) => list
-            .into_iter()
-            .filter(|t| t.role == thread_role::LIBUV_WORKER && t.tid != own)
-            .map(|t| t.tid)
-            .collect(),
-        Err(_) => Vec::new(),
-    }
 }
 
 fn run(generation: u64) {
     let own = sys::gettid();
+    // this thread lives in the process it was started in (a fork copies no threads): the pid
+    // check below tells a Shared copied into a forked child, without a getpid per pass
+    let pid = sys::getpid();
     let mut watched: HashMap<i32, Watched> = HashMap::new();
+    let mut roster = Roster::default();
     let mut buf = vec![0u8; 1024];
     let mut next_refresh = 0.0;
-    let mut last_cpu = sys::thread_cpu_ms();
     let mut last_at = sys::monotonic_ms();
+    {
+        let mut g = lock();
+        if g.generation != generation {
+            return;
+        }
+        g.cpu_clock = sys::own_thread_cpu_clock();
+    }
+    let mut epoch: Option<u64>;
     loop {
         let started = sys::monotonic_ms();
-        let interval = {
+        // under the lock only what is shared: is this thread still wanted, at what interval,
+        // and (at a refresh) the hints and the loop threads that asked
+        let (interval, refresh) = {
             let mut g = lock();
-            if g.generation != generation || g.pid != sys::getpid() {
+            if g.generation != generation || g.pid != pid {
                 return;
             }
             let Some(interval) = g.interval_ms() else {
                 g.ring.close_all();
-                g.running = false;
+                g.retire();
                 return;
             };
-            if started >= next_refresh {
-                next_refresh = started + REFRESH_MS;
-                let mut want: HashMap<i32, u8> = HashMap::new();
-                if let Some(h) = g.hints.clone() {
-                    for t in pool_tids(&h, own) {
-                        want.insert(t, 1);
-                    }
-                }
-                for (&t, v) in &g.wants {
-                    if !v.is_empty() {
-                        want.insert(t, 0);
-                    }
-                }
-                let gone: Vec<i32> = watched
+            // a fresh ring (a new run): the pass goes to it from here on (the threads' last
+            // observations are kept as strings, so nothing refers to the old string table)
+            epoch = Some(g.ring_epoch);
+            let refresh = (started >= next_refresh).then(|| {
+                let loops: Vec<i32> = g
+                    .wants
                     .iter()
-                    .filter(|(t, w)| want.get(t) != Some(&w.role))
+                    .filter(|(_, v)| !v.is_empty())
                     .map(|(&t, _)| t)
                     .collect();
-                for t in gone {
-                    watched.remove(&t);
-                    g.ring.close(t);
+                (g.hints.clone(), loops)
+            });
+            (interval, refresh)
+        };
+        let mut gone: Vec<i32> = Vec::new();
+        if let Some((hints, loops)) = refresh {
+            next_refresh = started + REFRESH_MS;
+            let pool = match &hints {
+                Some(h) => roster.pool_workers(h, own, started).to_vec(),
+                None => Vec::new(),
+            };
+            let want = wanted(&pool, &loops);
+            watched.retain(|t, w| {
+                let keep = want.get(t) == Some(&w.role);
+                if !keep {
+                    gone.push(*t);
                 }
-                for (t, role) in want {
-                    if let std::collections::hash_map::Entry::Vacant(e) = watched.entry(t) {
-                        if let Some(w) = open_watched(t, role) {
-                            e.insert(w);
-                        }
+                keep
+            });
+            for (t, role) in want {
+                if let std::collections::hash_map::Entry::Vacant(e) = watched.entry(t) {
+                    if let Some(w) = open_watched(t, role) {
+                        e.insert(w);
                     }
                 }
             }
-            let at = sys::monotonic_ms();
-            let mut dead = Vec::new();
-            let shared = &mut *g;
-            for (&tid, w) in watched.iter_mut() {
-                match observe(w, &mut shared.ring, &mut buf) {
-                    Some(obs) => shared.ring.record(tid, w.role, obs, at),
-                    None => dead.push(tid),
+        }
+        let at = sys::monotonic_ms();
+        for (&tid, w) in watched.iter_mut() {
+            if !observe(w, &mut buf) {
+                gone.push(tid);
+            }
+        }
+        for t in &gone {
+            if watched.remove(t).is_some() {
+                roster.stale = true;
+            }
+        }
+        {
+            let mut g = lock();
+            if g.generation != generation || g.pid != pid {
+                return;
+            }
+            if Some(g.ring_epoch) == epoch {
+                let shared = &mut *g;
+                for t in &gone {
+                    shared.ring.close(*t);
                 }
+                for (&tid, w) in watched.iter() {
+                    if let Some(obs) = interned(&mut shared.ring, w) {
+                        shared.ring.record(tid, w.role, obs, at);
+                    }
+                }
+                shared.samples += 1;
             }
-            for t in dead {
-                watched.remove(&t);
-                shared.ring.close(t);
-            }
-            shared.samples += 1;
-            let cpu = sys::thread_cpu_ms();
-            shared.cpu_ms += cpu - last_cpu;
-            last_cpu = cpu;
             let now = sys::monotonic_ms();
-            shared.active_ms += now - last_at;
+            g.active_ms += now - last_at;
             last_at = now;
-            interval
-        };
+        }
         let spent = sys::monotonic_ms() - started;
         let rest = (interval - spent).max(0.05);
         std::thread::sleep(Duration::from_micros((rest * 1000.0) as u64));
@@ -275,6 +241,7 @@ pub fn sampler_start(env: Env, interval_ms: f64, hints: RoleHints) -> Result<boo
         let dropped = g.ring.dropped;
         g.ring = Ring::default();
         g.ring.dropped = dropped;
+        g.ring_epoch += 1;
     }
     g.hints = Some(hints);
     g.wants.entry(tid).or_default().push(interval);
@@ -323,7 +290,7 @@ pub struct SamplerDrain {
     pub active_ms: f64,
     /// The calling thread's id (the loop thread its episodes have role 0 for).
     pub tid: i32,
-    /// The current run: the string table and sequence numbers restart with each run.
+    /// The current run (ring): the string table and sequence numbers restart with each run.
     pub generation: f64,
 }
 
@@ -360,21 +327,9 @@ pub fn sampler_drain(from_seq: f64, from_string: u32) -> Result<SamplerDrain> {
         next_seq: g.ring.next_seq() as f64,
         dropped: g.ring.dropped as f64,
         samples: g.samples as f64,
-        cpu_ms: g.cpu_ms,
+        cpu_ms: g.cpu_ms(),
         active_ms: g.active_ms,
         tid: sys::gettid(),
-        generation: g.generation as f64,
+        generation: g.ring_epoch as f64,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_letter_after_the_comm() {
-        assert_eq!(stat_state(b"12 (a) b) S 1 2"), Some('S'));
-        assert_eq!(stat_state(b"12 (node) R 1"), Some('R'));
-        assert_eq!(stat_state(b"12 (node"), None);
-    }
 }

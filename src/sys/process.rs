@@ -85,6 +85,30 @@ pub fn thread_cpu_ms() -> f64 {
     ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
 
+/// The CPU-time clock of the calling thread, readable from any thread of the process
+/// (pthread_getcpuclockid); None where it cannot be had.
+pub fn own_thread_cpu_clock() -> Option<libc::clockid_t> {
+    let mut id: libc::clockid_t = 0;
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    let me = unsafe { libc::pthread_self() };
+    // SAFETY: `me` is the calling, live thread; id is a valid, writable clockid_t.
+    let rc = unsafe { libc::pthread_getcpuclockid(me, &mut id) };
+    (rc == 0).then_some(id)
+}
+
+/// A clock's time in milliseconds; None when the clock is not (or no longer) valid, e.g. the
+/// CPU clock of a thread that has exited.
+pub fn clock_ms(clock: libc::clockid_t) -> Option<f64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec; an invalid clock id makes clock_gettime fail
+    // with EINVAL, nothing else.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6)
+}
+
 pub fn getpid() -> i32 {
     // SAFETY: getpid has no preconditions and cannot fail.
     unsafe { libc::getpid() }
