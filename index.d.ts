@@ -937,13 +937,14 @@ export interface ExplainReport {
   /** Sorted by ms, largest first; sums to wallMs (within rounding). */
   breakdown: BreakdownEntry[]
   requests: WaterfallRequest[]
-  /** Process-wide counters over the operation's window (not only this operation's). */
+  /** Process-wide counters over the operation's window (not only this operation's); the window
+   * starts at a reading at most 1 ms before the operation's start and ends at its end. */
   kernel: {
     /** /proc/self/io syscr delta. */
     readCalls: number | null
     /** /proc/self/io syscw delta. */
     writeCalls: number | null
-    /** /proc/self/status voluntary + nonvoluntary ctxt switches delta. */
+    /** getrusage(RUSAGE_SELF) ru_nvcsw + ru_nivcsw delta (every thread of the process). */
     contextSwitches: number | null
     /** Time this thread's loop sat in epoll_wait, ms (uv_metrics_idle_time). */
     loopWaitMs: number | null
@@ -992,10 +993,21 @@ export interface MiddlewareOptions {
   serverTiming?: boolean
   /** Log field, and fastify's request decorator (default 'kernelscope'). */
   field?: string
-  /** 'after-slow' (default): requests are only timed until their method + path was slow once, then explained for explainForMs; 'always': every request explained (~0.2-0.4 ms CPU each). */
+  /** 'after-slow' (default): requests are only timed until their method + path was slow once, then explained for explainForMs (the slow request that starts this is logged with breakdown null: a request's waits can only be attributed when it is explained from its start); 'always': every request explained (the cost is in bench/RESULTS.md). */
   explain?: 'after-slow' | 'always'
   /** How long a method + path stays explained after a slow request, ms (default 60000). */
   explainForMs?: number
+}
+
+/** The report of a request whose breakdown was not built: only timed ('after-slow', its path not
+ * yet slow; outcome null), or explained but faster than thresholdMs without serverTiming (nobody
+ * logs it, so only its wall time is kept). fastify's request.<field> holds this or an ExplainReport. */
+export interface BriefRequestReport {
+  name: string
+  wallMs: number
+  outcome: 'ok' | 'error' | null
+  breakdown: null
+  explained: false
 }
 
 /** The object logged under `field` for a slow request. */

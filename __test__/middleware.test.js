@@ -203,6 +203,38 @@ test('fastify: request.kernelscope is null until the operation closes, then the 
   }
 })
 
+test('fastify, explain: always: a request under thresholdMs gets the brief report (no breakdown built) unless serverTiming wants it', async () => {
+  for (const serverTiming of [false, true]) {
+    const fastify = require('fastify')({ logger: false })
+    await fastify.register(require('kernelscope/fastify'), { thresholdMs: 200, explain: 'always', serverTiming, logger: { warn () {} } })
+    const seen = []
+    fastify.get('/fast', async () => 'fast')
+    fastify.get('/slow', async () => { await new Promise((resolve) => setTimeout(resolve, 250)); return 'slow' })
+    fastify.addHook('onResponse', (request, reply, done) => { seen.push(request.kernelscope); done() })
+    await fastify.listen({ port: 0, host: '127.0.0.1' })
+    try {
+      const base = `http://127.0.0.1:${fastify.server.address().port}`
+      assert.equal(await (await fetch(base + '/fast')).text(), 'fast')
+      assert.equal(await (await fetch(base + '/slow')).text(), 'slow')
+      const [fast, slowReport] = seen
+      if (serverTiming) {
+        assert.ok(Array.isArray(fast.breakdown), 'built for the header')
+      } else {
+        assert.deepEqual(Object.keys(fast).sort(), ['breakdown', 'explained', 'name', 'outcome', 'wallMs'])
+        assert.equal(fast.breakdown, null)
+        assert.equal(fast.explained, false)
+        assert.equal(fast.outcome, 'ok')
+        assert.equal(fast.name, 'GET /fast')
+        assert.ok(fast.wallMs >= 0 && fast.wallMs < 200)
+      }
+      assert.ok(slowReport.wallMs >= 200)
+      assert.ok(slowReport.breakdown.some((b) => b.kind === 'timer' && b.ms >= 150), JSON.stringify(slowReport.breakdown))
+    } finally {
+      await fastify.close()
+    }
+  }
+})
+
 for (const name of Object.keys(FRAMEWORKS)) {
   test(`${name}: by default a path is only timed until it has been slow once, then explained`, async () => {
     const lines = []

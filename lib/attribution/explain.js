@@ -197,19 +197,28 @@ function hasPoolWork (op) {
   return false
 }
 
-function finish (op, outcome, endMs) {
+/** Ends `op` and builds its report. An operation shorter than `briefUnderMs` (the
+ * middleware's threshold: nobody reads its breakdown) gets the brief form, built from its wall
+ * time alone, unless `kernelscope run` records the reports. */
+function finish (op, outcome, endMs, briefUnderMs = -1) {
   op.endMs = endMs ?? now()
   op.done = true
-  const k1 = kernelNow(false)
-  // an operation that made pool requests is matched with what the sampler saw up to now;
-  // for one that made none (its report reads the sampler only for the loop thread and the
-  // pool's saturation) the last drain stands when it is less than one interval old
-  drainSampler(hasPoolWork(op), op.intervalMs)
-  op.drainedMs = drainedAt === -Infinity ? now() : drainedAt
-  live.delete(op)
+  const brief = op.endMs - op.startMs < briefUnderMs && !reportChannel.hasSubscribers
   let report
+  let k1 = null
+  if (!brief) {
+    k1 = kernelNow(false)
+    // an operation that made pool requests is matched with what the sampler saw up to now;
+    // for one that made none (its report reads the sampler only for the loop thread and the
+    // pool's saturation) the last drain stands when it is less than one interval old
+    drainSampler(hasPoolWork(op), op.intervalMs)
+    op.drainedMs = drainedAt === -Infinity ? now() : drainedAt
+  }
+  live.delete(op)
   try {
-    report = build(op, outcome, k1)
+    report = brief
+      ? { name: op.name, wallMs: round(op.endMs - op.startMs), outcome, breakdown: null, explained: false }
+      : build(op, outcome, k1)
   } finally {
     if (op.sampling) {
       try { stopWaitSampler(op.intervalMs) } catch {}
@@ -223,7 +232,7 @@ function finish (op, outcome, endMs) {
       for (const [seq, e] of episodes) if (!e.open && e.lastMs < oldest - 10) episodes.delete(seq)
     }
   }
-  if (reportChannel.hasSubscribers) {
+  if (!brief && reportChannel.hasSubscribers) {
     try { reportChannel.publish({ report }) } catch {}
   }
   return report
@@ -794,12 +803,21 @@ async function explain (name, fn, options) {
 
 /** Runs `fn` as it is (its return value, its throw) and hands the report to `onReport`. */
 function attribute (name, fn, options) {
-  const opts = checkArgs(name, fn, options, 'attribute')
+  return attributed(name, fn, checkArgs(name, fn, options, 'attribute'), -1)
+}
+
+/** attribute() for the middleware (lib/middleware/core.js): `onReport` a function, and an
+ * operation shorter than `briefUnderMs` gets the brief report (finish()). */
+function attributeRequest (name, fn, onReport, briefUnderMs) {
+  return attributed(name, fn, { intervalMs: DEFAULT_INTERVAL_MS, onReport }, briefUnderMs)
+}
+
+function attributed (name, fn, opts, briefUnderMs) {
   const op = begin(name, opts)
   const deliver = (outcome) => {
     let report
     try {
-      report = finish(op, outcome)
+      report = finish(op, outcome, undefined, briefUnderMs)
     } catch (err) {
       process.emitWarning(`kernelscope: attribute() could not build the report: ${err && err.message}`)
       return
@@ -825,4 +843,4 @@ function attribute (name, fn, options) {
   return r
 }
 
-module.exports = { explain, attribute }
+module.exports = { explain, attribute, attributeRequest }

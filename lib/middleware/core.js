@@ -7,9 +7,9 @@ const { performance } = require('node:perf_hooks')
 const { invalidArgType, outOfRange } = require('../errors')
 
 let attributeFn = null
-function attribute (name, fn, opts) {
-  if (attributeFn === null) attributeFn = require('../attribution/explain').attribute
-  return attributeFn(name, fn, opts)
+function attributeRequest (name, fn, onReport, briefUnderMs) {
+  if (attributeFn === null) attributeFn = require('../attribution/explain').attributeRequest
+  return attributeFn(name, fn, onReport, briefUnderMs)
 }
 
 const MAX_TIMING_ENTRIES = 8
@@ -43,8 +43,8 @@ const MAX_KEYS = 1000
 /**
  * Which requests are explained. 'always': every one. 'after-slow' (default): a request is only
  * timed (two clock reads) until its method and path have been slow once; then that method and
- * path are explained for explainForMs. Explaining costs ~0.2-0.4 ms of CPU per request
- * (async_hooks, the wait sampler, the report), far more than a fast route.
+ * path are explained for explainForMs. Explaining costs more than a fast route (async_hooks,
+ * the wait sampler, the process's counters: bench/RESULTS.md).
  */
 class Gate {
   constructor (mode, forMs) {
@@ -75,7 +75,7 @@ function keyOf (method, url) {
   return method + ' ' + (q < 0 ? url : url.slice(0, q))
 }
 
-/** The entry of a slow request that was only timed (its route had not been slow before). */
+/** The report of a request that was only timed (its route had not been slow before). */
 function timedReport (name, wallMs) {
   return { name, wallMs, outcome: null, breakdown: null, explained: false }
 }
@@ -134,42 +134,76 @@ function serverTimingValue (report) {
   return parts.join(', ')
 }
 
-/** The handle of one request's operation: end() closes it; `report` resolves with its report. */
+const noop = () => {}
+
+/**
+ * One request's operation: `end()` closes it (idempotent); `onReport(fn)` has `fn` called once
+ * with its report (null where attribution is unavailable) — at once when it is known,
+ * synchronously from end() for a request that is only timed, a microtask or two after end()
+ * for an explained one. One listener at a time; no promise is made for a request.
+ */
+class RequestHandle {
+  constructor () {
+    this.end = noop
+    this.report = undefined
+    this.listener = null
+  }
+
+  deliver (report) {
+    if (this.report !== undefined) return
+    this.report = report
+    const fn = this.listener
+    if (fn !== null) {
+      this.listener = null
+      fn(report)
+    }
+  }
+
+  onReport (fn) {
+    if (this.report !== undefined) fn(this.report)
+    else this.listener = fn
+  }
+}
+
 function handle () {
-  let end
-  const ended = new Promise((resolve) => { end = resolve })
-  let resolveReport
-  const report = new Promise((resolve) => { resolveReport = resolve })
-  return { end, report, ended, resolveReport }
+  return new RequestHandle()
 }
 
 /**
- * Starts the explained operation of one request; `run` is called inside it (synchronously), so
- * the handler's work is owned by the operation. Returns the handle (given one, fills it).
+ * Starts the operation of one request into `h`; `run` is called inside it (synchronously), so
+ * the handler's work is owned by the operation. `o`: middlewareOptions(); `key`: keyOf().
+ * Only timed (o.gate): two clock reads. Explained: attribute(); a request faster than
+ * thresholdMs gets the brief report (no breakdown is built) unless serverTiming wants one.
  */
-function track (name, run, h = handle(), gate = null, key = null) {
-  if (gate !== null && !gate.explains(key)) {
-    // Only timed: end() resolves the report at once with the wall time.
+function track (name, run, h, o, key) {
+  const gate = o.gate
+  if (!gate.explains(key)) {
     const t0 = performance.now()
-    const resolve = h.resolveReport
+    let open = true
     h.end = () => {
+      if (!open) return
+      open = false
       const report = timedReport(name, performance.now() - t0)
       if (report.wallMs >= gate.thresholdMs) gate.slow(key)
-      resolve(report)
+      h.deliver(report)
     }
     run()
     return h
   }
   let started = false
+  let close = noop
+  const ended = new Promise((resolve) => { close = resolve })
+  h.end = () => close()
   try {
-    attribute(name, () => { started = true; run(); return h.ended }, { onReport: h.resolveReport })
+    attributeRequest(name, () => { started = true; run(); return ended }, (report) => h.deliver(report), o.serverTiming ? -1 : o.thresholdMs)
   } catch (err) {
     if (started) throw err // the handler threw: the framework's error handling takes it
     // attribution unavailable (no addon on this platform): the request runs unobserved.
-    h.resolveReport(null)
+    h.end = noop
+    h.deliver(null)
     run()
   }
   return h
 }
 
-module.exports = { middlewareOptions, logObject, log, serverTimingValue, track, handle, keyOf, quoted, Gate }
+module.exports = { middlewareOptions, logObject, log, serverTimingValue, track, handle, keyOf, quoted, Gate, RequestHandle }

@@ -1,45 +1,53 @@
 'use strict'
 // kernelscope/fastify: `fastify.register(require('kernelscope/fastify'), options)`. onRequest
-// opens one explained operation per request (the rest of the request runs inside it); with
+// opens one operation per request (explained, or only timed) (the rest of the request runs inside it); with
 // serverTiming onSend closes it and sets the header, else onResponse closes it; onResponse logs
 // a slow request (request.log by default); request.<field> holds the report (null until then).
 
-const { middlewareOptions, logObject, log, serverTimingValue, track, keyOf } = require('./core')
+const { middlewareOptions, logObject, log, serverTimingValue, track, handle, keyOf } = require('./core')
 
 function plugin (fastify, options, done) {
   const { logger, ...rest } = options || {}
   const o = middlewareOptions(rest)
   if (logger !== undefined) middlewareOptions({ logger })
   const field = o.field
-  const tracks = new WeakMap()
+  // the request's operation, on the request itself (a decorator: no shape change, no WeakMap)
+  const kTrack = Symbol('kernelscope.operation')
   fastify.decorateRequest(field, null)
+  fastify.decorateRequest(kTrack, null)
   fastify.addHook('onRequest', (request, reply, next) => {
-    tracks.set(request, track(`${request.method} ${request.url}`, next, undefined, o.gate, keyOf(request.method, request.url)))
+    const h = handle()
+    request[kTrack] = h
+    track(`${request.method} ${request.url}`, next, h, o, keyOf(request.method, request.url))
   })
   if (o.serverTiming) {
     // The header must be set before the payload goes: the operation closes here.
-    fastify.addHook('onSend', async (request, reply, payload) => {
-      const t = tracks.get(request)
-      if (t === undefined) return payload
-      t.end()
-      const report = await t.report
-      request[field] = report
-      if (report !== null) {
-        try { reply.header('Server-Timing', serverTimingValue(report)) } catch {}
-      }
-      return payload
+    fastify.addHook('onSend', (request, reply, payload, next) => {
+      const h = request[kTrack]
+      if (h === null) return next(null, payload)
+      h.onReport((report) => {
+        request[field] = report
+        if (report !== null) {
+          try { reply.header('Server-Timing', serverTimingValue(report)) } catch {}
+        }
+        next(null, payload)
+      })
+      h.end()
     })
   }
   // One hook less per request without serverTiming: the operation closes at onResponse.
-  fastify.addHook('onResponse', async (request, reply) => {
-    const t = tracks.get(request)
-    if (t === undefined) return
-    t.end()
-    const report = await t.report
-    request[field] = report
-    if (report === null || report.wallMs < o.thresholdMs) return
-    const route = (request.routeOptions && request.routeOptions.url) || request.url
-    log(logger === undefined ? request.log : logger, field, logObject({ method: request.method, route, status: reply.statusCode }, report))
+  fastify.addHook('onResponse', (request, reply, next) => {
+    const h = request[kTrack]
+    if (h === null) return next()
+    h.onReport((report) => {
+      request[field] = report
+      if (report !== null && report.wallMs >= o.thresholdMs) {
+        const route = (request.routeOptions && request.routeOptions.url) || request.url
+        log(logger === undefined ? request.log : logger, field, logObject({ method: request.method, route, status: reply.statusCode }, report))
+      }
+      next()
+    })
+    h.end()
   })
   done()
 }

@@ -19,18 +19,27 @@ function middleware (options) {
 
   function handle (req, res, next) {
     const method = req.method
+    const url = req.url
     // Everything that watches the response is in place before the handler runs (inside
     // track(), synchronously): a handler may end the response at once.
     const t = newHandle()
-    let ended = false
-    const end = () => {
-      if (ended) return
-      ended = true
-      t.end()
-    }
+    // with serverTiming: the body held back until the report is known
+    let send = null
+    t.onReport((report) => {
+      if (send !== null) {
+        const s = send
+        send = null
+        s(report)
+      }
+      if (report === null || report.wallMs < o.thresholdMs) return
+      const done = () => log(logger, o.field, logObject({ method, route: routeOf(req), status: res.statusCode }, report))
+      if (res.writableFinished || res.destroyed) done()
+      else { res.once('finish', done); res.once('close', () => { if (!res.writableFinished) done() }) }
+    })
+    const end = () => t.end()
     if (o.serverTiming) {
-      // The header must go before the body: end() waits for the report (a microtask or two
-      // after the operation closes) when nothing has been sent yet.
+      // The header must go before the body: end() sends it once the report is known (at once
+      // for a request only timed, a microtask or two after the operation closes otherwise).
       const origEnd = res.end
       res.end = function (...args) {
         res.end = origEnd
@@ -38,25 +47,22 @@ function middleware (options) {
           end()
           return origEnd.apply(this, args)
         }
-        end()
-        t.report.then((report) => {
+        const s = (report) => {
           try {
             if (report !== null && !res.headersSent) res.setHeader('Server-Timing', serverTimingValue(report))
           } catch {}
           origEnd.apply(res, args)
-        })
+        }
+        if (t.report !== undefined) s(t.report)
+        else send = s
+        end()
         return this
       }
     }
-    res.once('finish', end)
-    res.once('close', end)
-    track(`${method} ${req.url}`, next, t, o.gate, keyOf(method, req.url))
-    t.report.then((report) => {
-      if (report === null || report.wallMs < o.thresholdMs) return
-      const done = () => log(logger, o.field, logObject({ method, route: routeOf(req), status: res.statusCode }, report))
-      if (res.writableFinished || res.destroyed) done()
-      else { res.once('finish', done); res.once('close', () => { if (!res.writableFinished) done() }) }
-    })
+    // on, not once: end() is idempotent, and once() would wrap each listener
+    res.on('finish', end)
+    res.on('close', end)
+    track(`${method} ${url}`, next, t, o, keyOf(method, url))
   }
 
   function mw (req, res, next) {

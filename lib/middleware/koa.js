@@ -2,18 +2,19 @@
 // kernelscope/koa: `app.use(require('kernelscope/koa')(options))`, an async (ctx, next)
 // middleware; the downstream middleware run inside one explained operation per request.
 
-const { middlewareOptions, logObject, log, serverTimingValue, track, keyOf } = require('./core')
+const { middlewareOptions, logObject, log, serverTimingValue, track, handle, keyOf } = require('./core')
 
 function koa (options) {
   const o = middlewareOptions(options)
   return async function kernelscope (ctx, next) {
     let downstream
-    const t = track(`${ctx.method} ${ctx.url}`, () => { downstream = next() }, undefined, o.gate, keyOf(ctx.method, ctx.url))
+    const t = track(`${ctx.method} ${ctx.url}`, () => { downstream = next() }, handle(), o, keyOf(ctx.method, ctx.url))
     try {
       await downstream
     } finally {
       t.end()
-      const report = await t.report
+      // known at once for a request only timed; a microtask or two later when explained
+      const report = t.report !== undefined ? t.report : await new Promise((resolve) => t.onReport(resolve))
       if (report !== null) {
         if (o.serverTiming && !ctx.headerSent) {
           try { ctx.set('Server-Timing', serverTimingValue(report)) } catch {}
