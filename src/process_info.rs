@@ -71,7 +71,14 @@ pub struct ProcessInfo {
 
 fn errno_of(e: &ProcError) -> i32 {
     match e {
-        ProcError::PermissionDenied(_) => libc::EACCES,
+        // the crate folds EPERM (hidepid=1, ptrace access checks) and EACCES into one kind: the
+        // path it names is opened again to learn which of the two the kernel said
+        ProcError::PermissionDenied(path) => path
+            .as_ref()
+            .and_then(|p| p.to_str())
+            .and_then(|p| sys::ProcFile::open(p).err())
+            .filter(|&errno| errno == libc::EPERM || errno == libc::EACCES)
+            .unwrap_or(libc::EACCES),
         ProcError::NotFound(_) => libc::ENOENT,
         ProcError::Io(io, _) => io.raw_os_error().unwrap_or(libc::EIO),
         _ => libc::EIO,

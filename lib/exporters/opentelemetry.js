@@ -5,7 +5,7 @@
 // @opentelemetry/instrumentation-runtime-node already reports (nodejs.eventloop.*), and no peer
 // address ever becomes an attribute. The Meter is the caller's: @opentelemetry/api is not loaded.
 
-const { METRICS, createSource } = require('../metrics')
+const { METRICS, createSource, refusedByKernel } = require('../metrics')
 const { LoopMonitor } = require('../probes/loop')
 const { invalidArgType } = require('../errors')
 const { optionsObject } = require('../validate')
@@ -55,11 +55,16 @@ function opentelemetry (options) {
     const view = snap.view
     for (const { def, instrument } of used) {
       if (def.needs === 'loop' && !snap.hasLoop) continue
-      if (def.type === 'histogram') {
-        result.observe(instrument, def.histogram(view).sumSeconds)
+      // an instrument whose source the kernel refused this collection is left out of it
+      let points
+      try {
+        points = def.type === 'histogram' ? null : def.values(view)
+        if (points === null) result.observe(instrument, def.histogram(view).sumSeconds)
+      } catch (err) {
+        if (!refusedByKernel(err)) throw err
         continue
       }
-      for (const p of def.values(view)) result.observe(instrument, p.value, attributesOf(def.otel, p.dims))
+      if (points !== null) for (const p of points) result.observe(instrument, p.value, attributesOf(def.otel, p.dims))
     }
   }
   const observables = used.map((u) => u.instrument)

@@ -5,9 +5,9 @@
 // from one shared snapshot, and the loop histograms come pre-bucketed from the LoopMonitor,
 // which prom-client's Histogram cannot take.
 
-const { METRICS, createSource } = require('../metrics')
+const { METRICS, createSource, refusedByKernel } = require('../metrics')
 const { LoopMonitor } = require('../probes/loop')
-const { invalidArgType, outOfRange } = require('../errors')
+const { codedError, invalidArgType, outOfRange } = require('../errors')
 const { optionsObject } = require('../validate')
 
 const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
@@ -21,25 +21,39 @@ function labelsOf (def, dims) {
 }
 
 class KernelscopeMetric {
+  // private: a registry hands these objects out (getSingleMetric), their machinery stays unreachable
+  #def
+  #snap
+
   constructor (def, name, snap) {
     this.name = name
     this.help = def.help
     this.type = def.type
     // for prom-client's AggregatorRegistry (cluster): limits are the same in every worker
     this.aggregator = def.id === 'fd.limit' ? 'first' : def.type === 'gauge' && def.unit === '1' ? 'average' : 'sum'
-    this._def = def
-    this._snap = snap
+    this.#def = def
+    this.#snap = snap
   }
 
   get () {
-    return { name: this.name, help: this.help, type: this.type, values: this._values(), aggregator: this.aggregator }
+    if (this === null || typeof this !== 'object' || !(#def in this)) {
+      throw codedError('ERR_INVALID_THIS', 'Value of "this" must be a kernelscope metric', TypeError)
+    }
+    let values
+    try {
+      values = this.#values()
+    } catch (err) {
+      if (!refusedByKernel(err)) throw err
+      values = [] // the kernel refused this family's source this scrape: the others are served
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
   }
 
-  _values () {
-    const def = this._def
+  #values () {
+    const def = this.#def
     if (def.type === 'histogram') {
-      const h = def.histogram(this._snap.view)
-      const bounds = this._snap.bounds
+      const h = def.histogram(this.#snap.view)
+      const bounds = this.#snap.bounds
       const bucket = this.name + '_bucket'
       const out = new Array(bounds.length + 3)
       for (let i = 0; i < bounds.length; i++) out[i] = { metricName: bucket, labels: { le: bounds[i] }, value: h.counts[i] }
@@ -48,7 +62,7 @@ class KernelscopeMetric {
       out[bounds.length + 2] = { metricName: this.name + '_count', labels: {}, value: h.count }
       return out
     }
-    const points = def.values(this._snap.view)
+    const points = def.values(this.#snap.view)
     return points.map((p) => ({ labels: labelsOf(def, p.dims), value: p.value }))
   }
 

@@ -2,7 +2,7 @@
 // lib/metrics: the catalog and the shared per-scrape snapshot, for the exporters above.
 
 const { METRICS, DEFAULT_BUCKETS } = require('./catalog')
-const { Snapshotter } = require('./snapshot')
+const { Snapshotter, refusedByKernel } = require('./snapshot')
 const { monitorLoop, checkBounds } = require('../probes/loop')
 
 /**
@@ -29,4 +29,4 @@ function createSource (monitor, buckets, name = 'options') {
   }
 }
 
-module.exports = { METRICS, DEFAULT_BUCKETS, createSource }
+module.exports = { METRICS, DEFAULT_BUCKETS, createSource, refusedByKernel }

@@ -49,15 +49,29 @@ class Snapshotter {
       queueMicrotask(() => { this.#current = null })
     }
     const c = this.#current
-    if (!(part in c)) c[part] = this[`_${part}`]()
-    return c[part]
+    // a part the kernel refused is refused once per scrape: its error is kept with the rest
+    if (!(part in c)) {
+      try {
+        c[part] = { value: this.#take(part) }
+      } catch (error) {
+        c[part] = { error }
+      }
+    }
+    if (c[part].error !== undefined) throw c[part].error
+    return c[part].value
   }
 
-  _sample () {
-    return sample()
+  #take (part) {
+    switch (part) {
+      case 'sample': return sample()
+      case 'fds': return this.#fds()
+      case 'threads': return this.#threads()
+      case 'loop': return this.#loop()
+      default: throw new RangeError(`no snapshot part ${part}`)
+    }
   }
 
-  _fds () {
+  #fds () {
     const s = fdSummary()
     // a socket seen for the first time brings all its retransmissions; one that closed since
     // the last scrape is forgotten (what it retransmitted after that scrape is not counted)
@@ -72,7 +86,7 @@ class Snapshotter {
     return { ...s, retransmits: this.#retransTotal }
   }
 
-  _threads () {
+  #threads () {
     const groups = new Map()
     for (const t of threads({ syscalls: false })) {
       const key = t.state + '\0' + t.role
@@ -83,7 +97,7 @@ class Snapshotter {
     return [...groups.values()]
   }
 
-  _loop () {
+  #loop () {
     const m = this.#monitor
     const h = m.buckets(this.#bounds)
     const st = m.stats()
@@ -102,4 +116,14 @@ class Snapshotter {
   }
 }
 
-module.exports = { Snapshotter }
+/**
+ * True for the kernel's refusal surfaced by a probe (a system error: EMFILE when the process is
+ * out of descriptors, EACCES/EPERM on a restricted /proc): an exporter leaves out the families
+ * that need the refused part for that scrape and serves the rest. Anything else is a bug and
+ * propagates.
+ */
+function refusedByKernel (err) {
+  return err instanceof Error && typeof err.syscall === 'string' && typeof err.errno === 'number'
+}
+
+module.exports = { Snapshotter, refusedByKernel }
