@@ -255,6 +255,7 @@ function checkProbes (msg, before, after, expect) {
       if (x.tid === pid) continue // the caller: reported running, it was running the scan
       if (wchans.has(x.tid)) assert.equal(x.wchan, wchans.get(x.tid), `thread ${x.tid} wchan`)
       if (expect.syscalls === false) {
+        // index.d.ts: syscall is null when none can be told; it never names a call it did not read
         assert.equal(x.syscall, null, `thread ${x.tid}: task syscall unreadable, no syscall claimed`)
       } else if (nrs.has(x.tid) && typeof nrs.get(x.tid) === 'number') {
         assert.notEqual(x.syscall, null, `thread ${x.tid} is in syscall ${nrs.get(x.tid)}`)
