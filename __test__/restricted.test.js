@@ -248,20 +248,28 @@ function checkProbes (msg, before, after, expect) {
     const tids = new Set(th.map((x) => x.tid))
     for (const tid of before.tasks.keys()) if (after.tasks.has(tid)) assert.ok(tids.has(tid), `threads() lists ${tid}`)
     for (const tid of tids) assert.ok(before.tasks.has(tid) || after.tasks.has(tid), `threads() lists ${tid}, which /proc/<pid>/task never had`)
+    // A thread in the same call before and after the probe may still have woken in between (V8's
+    // platform workers do): null (running) is then a true answer, another call or wchan is not.
     const nrs = stable(before, after, 'nr')
     const wchans = stable(before, after, 'wchan')
+    let told = 0
+    let blocked = 0
     for (const x of th) {
       assert.equal(x.name, (after.tasks.get(x.tid) || before.tasks.get(x.tid)).comm, `thread ${x.tid} name = comm`)
       if (x.tid === pid) continue // the caller: reported running, it was running the scan
-      if (wchans.has(x.tid)) assert.equal(x.wchan, wchans.get(x.tid), `thread ${x.tid} wchan`)
+      if (wchans.has(x.tid) && x.wchan !== null) assert.equal(x.wchan, wchans.get(x.tid), `thread ${x.tid} wchan`)
       if (expect.syscalls === false) {
         // index.d.ts: syscall is null when none can be told; it never names a call it did not read
         assert.equal(x.syscall, null, `thread ${x.tid}: task syscall unreadable, no syscall claimed`)
       } else if (nrs.has(x.tid) && typeof nrs.get(x.tid) === 'number') {
-        assert.notEqual(x.syscall, null, `thread ${x.tid} is in syscall ${nrs.get(x.tid)}`)
-        assert.equal(x.syscall.nr, nrs.get(x.tid), `thread ${x.tid} syscall nr`)
+        blocked++
+        if (x.syscall !== null) {
+          told++
+          assert.equal(x.syscall.nr, nrs.get(x.tid), `thread ${x.tid} syscall nr`)
+        }
       }
     }
+    assert.ok(told >= blocked / 2, `threads(): ${told} of ${blocked} threads blocked throughout named their syscall`)
     if (expect.fifo !== undefined) {
       const tid = [...nrs].find(([, nr]) => nr === OPENAT)?.[0]
       assert.ok(tid, 'a worker is blocked in openat on the FIFO')
