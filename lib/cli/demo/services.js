@@ -40,6 +40,44 @@ function checkOptions (options) {
 
 const closedOf = new WeakMap()
 
+/** CLOCK_MONOTONIC in ms, the same in every process on the machine. */
+const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6
+
+// The late FIFO writer: argv openAfterMs waitMs file. It waits for a line with the start time
+// (CLOCK_MONOTONIC ms), opens the FIFO for writing openAfterMs after it (the open returns once a
+// reader has it open), writes $KS_FIFO_DATA waitMs after the open returned, and exits. A stdin
+// closed before any line: it exits at once.
+const FIFO_WRITER = `'use strict'
+const fs = require('node:fs')
+const openAfterMs = Number(process.argv[1])
+const waitMs = Number(process.argv[2])
+const file = process.argv[3]
+const mono = () => Number(process.hrtime.bigint()) / 1e6
+let line = ''
+let started = false
+process.stdin.setEncoding('utf8')
+process.stdin.on('data', (d) => {
+  if (started) return
+  line += d
+  if (!line.includes('\\n')) return
+  started = true
+  const t0 = Number(line.trim())
+  const from = Number.isFinite(t0) ? t0 : mono()
+  setTimeout(() => {
+    let fd
+    try { fd = fs.openSync(file, 'w') } catch { process.exit(1) }
+    setTimeout(() => {
+      try { fs.writeSync(fd, process.env.KS_FIFO_DATA || '') } catch {}
+      fs.closeSync(fd)
+      process.exit(0)
+    }, waitMs)
+  }, Math.max(0, from + openAfterMs - mono()))
+})
+process.stdin.on('end', () => { if (!started) process.exit(0) })
+process.stdin.on('error', () => {})
+process.stdout.write('ready\\n')
+`
+
 /** Spawns and remembers a promise of the child's 'close' (exited, stdio closed). */
 function spawnTracked (cmd, args, opts) {
   const child = spawn(cmd, args, opts)
@@ -205,22 +243,28 @@ async function lateFifo (options) {
     c.on('error', reject)
     c.on('close', (code) => code === 0 ? resolve() : reject(new Error(`mkfifo ${file} exited ${code}`)))
   })
-  // The writer is spawned now (a spawn costs tens of ms in a big process) and waits for a line
-  // on its stdin: start() is one write, so the clock starts exactly there.
-  const sec = (ms) => (ms / 1000).toFixed(3)
-  const script = 'read -r _ || exit 0; sleep "$1"; exec 3>"$3"; sleep "$2"; printf %s "$KS_FIFO_DATA" >&3; exec 3>&-'
-  const writer = spawnTracked('sh', ['-c', script, 'sh', sec(openAfterMs), sec(writeAfterMs - openAfterMs), file], {
-    stdio: ['pipe', 'ignore', 'ignore'],
+  // The writer is a Node process spawned now (a spawn costs tens of ms in a big process, and a
+  // `sleep` forked after the start was late by as much again on a loaded machine): it says when
+  // it listens, and start() sends it the CLOCK_MONOTONIC time of the start, so its timers run
+  // from that instant, however late the line reaches it.
+  const writer = spawnTracked(process.execPath, ['-e', FIFO_WRITER, String(openAfterMs), String(writeAfterMs - openAfterMs), file], {
+    stdio: ['pipe', 'pipe', 'ignore'],
     env: { ...process.env, KS_FIFO_DATA: data }
   })
   writer.on('error', () => {})
   writer.stdin.on('error', () => {})
   const writerDone = closedOf.get(writer)
+  await new Promise((resolve) => {
+    // 'ready' once it listens; or it died (then start() writes to nobody, written() resolves)
+    writer.stdout.once('data', resolve)
+    writerDone.then(resolve)
+  })
+  writer.stdout.resume()
   let started = false
   function start () {
     if (started) return
     started = true
-    writer.stdin.end('go\n')
+    writer.stdin.end(`${monotonicMs()}\n`)
   }
   if (o.start !== false) start()
   let closing = null
