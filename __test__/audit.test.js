@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
-const { tmpdir, until, hasTool, nobodyCannotRun } = require('./helpers')
+const { tmpdir, until, hasTool, forNobody } = require('./helpers')
 
 const ks = require('..')
 const BIN = path.join(__dirname, '..', 'bin', 'kernelscope.js')
@@ -295,12 +295,15 @@ test('a process that outlives the command is still followed to its end', { skip 
   }
 })
 
-test('no root needed: as an unprivileged user the tree is still traced', { skip: skip || (process.getuid() !== 0 ? 'already unprivileged (every other test proves it)' : (nobodyCannotRun(BIN) || false)) }, () => {
+test('no root needed: as an unprivileged user the tree is still traced', { skip: skip || (process.getuid() !== 0 ? 'already unprivileged (every other test proves it)' : (!hasTool('setpriv') && 'no setpriv')) }, (t) => {
+  const nobody = forNobody()
+  if (nobody.skip) { t.skip(nobody.skip); return }
+  t.after(nobody.remove)
   const dir = tmpdir('ks-audit-nobody-')
   fs.chmodSync(dir, 0o777)
   try {
     const out = path.join(dir, 'r.json')
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'audit', '--json', '--output', out,
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', nobody.node, nobody.bin, 'audit', '--json', '--output', out,
       '--', '/bin/sh', '-c', 'echo x > "$HOME/.npmrc"; id -u'], { env: { ...cleanEnv(), HOME: dir }, encoding: 'utf8' })
     assert.equal(r.status, VIOLATION, r.stderr)
     assert.equal(r.stdout.trim(), '65534')

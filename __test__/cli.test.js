@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { spawn, execFile, spawnSync } = require('node:child_process')
 const { once } = require('node:events')
-const { tmpdir, mkfifo, hasTool, until, nobodyCannotRun } = require('./helpers')
+const { tmpdir, mkfifo, hasTool, until, forNobody } = require('./helpers')
 
 const BIN = path.join(__dirname, '..', 'bin', 'kernelscope.js')
 
@@ -208,9 +208,12 @@ test('bad input: unknown flags, non-numeric and missing pids (2), no such proces
   assert.equal(v.stdout.trim(), require('../package.json').version)
 })
 
-test("another user's process: permission denied, exit 3", { skip: process.getuid() !== 0 ? 'needs root (to run the command as nobody)' : (nobodyCannotRun(BIN) || false) }, async (t) => {
+test("another user's process: permission denied, exit 3", { skip: process.getuid() !== 0 ? 'needs root (to run the command as nobody)' : (!hasTool('setpriv') && 'no setpriv') }, async (t) => {
+  const nobody = forNobody()
+  if (nobody.skip) { t.skip(nobody.skip); return }
+  t.after(nobody.remove)
   const svc = await nodeService(t) // runs as root
-  const asNobody = ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, BIN]
+  const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups', nobody.node, nobody.bin]
   for (const args of [['inspect', String(svc.pid)], ['top', String(svc.pid), '--json', '--count', '1']]) {
     const r = await run([...asNobody, ...args], { cmd: 'setpriv' })
     assert.equal(r.code, 3, `${args[0]}: ${r.stderr}`)

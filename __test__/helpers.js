@@ -97,4 +97,44 @@ function nobodyCannotRun (file) {
   return `uid 65534 cannot run ${process.execPath} ${file} (a directory above it is not world-searchable)`
 }
 
-module.exports = { nobodyCannotRun, procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu, spawnChild, stopChild, destroySocket, closeServer }
+/**
+ * A node binary and bin/kernelscope.js that uid 65534 can run: the originals when it can reach
+ * them, else a copy of the package's runtime files (and a link or copy of node) in a directory
+ * it may enter (a clone under a 0700 directory, or a cached Node under /root). Removed by the
+ * returned remove(). Returns { node, bin, remove } or { skip } with the reason.
+ */
+function forNobody () {
+  if (!hasTool('setpriv')) return { skip: 'no setpriv' }
+  const root = path.join(__dirname, '..')
+  const bin = path.join(root, 'bin', 'kernelscope.js')
+  if (nobodyCannotRun(bin) === null) return { node: process.execPath, bin, remove () {} }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kernelscope-nobody-'))
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true })
+  try {
+    fs.chmodSync(dir, 0o755)
+    const pkg = path.join(dir, 'kernelscope')
+    fs.mkdirSync(pkg, { mode: 0o755 })
+    for (const name of fs.readdirSync(root)) {
+      if (/^(index\.(js|mjs)|native\.js|package\.json|.*\.node)$/.test(name) || name === 'lib' || name === 'bin') {
+        fs.cpSync(path.join(root, name), path.join(pkg, name), { recursive: true })
+      }
+    }
+    let node = process.execPath
+    const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', node, '-e', '0'])
+    if (probe.status !== 0) {
+      node = path.join(dir, 'node')
+      try { fs.linkSync(process.execPath, node) } catch { fs.copyFileSync(process.execPath, node) }
+      fs.chmodSync(node, 0o755)
+    }
+    spawnSync('chmod', ['-R', 'a+rX', dir])
+    const out = { node, bin: path.join(pkg, 'bin', 'kernelscope.js'), remove }
+    const check = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', node, out.bin, '--version'], { encoding: 'utf8' })
+    if (check.status !== 0) { remove(); return { skip: `uid 65534 cannot run a copy of kernelscope either: ${check.stderr.trim()}` } }
+    return out
+  } catch (err) {
+    remove()
+    return { skip: `could not make a copy uid 65534 can run: ${err.message}` }
+  }
+}
+
+module.exports = { forNobody, nobodyCannotRun, procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu, spawnChild, stopChild, destroySocket, closeServer }
