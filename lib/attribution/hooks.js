@@ -6,6 +6,7 @@
 // costs 5-10x); `trackPromises: false` where the running Node has it (detected by behaviour).
 
 const { AsyncLocalStorage, createHook } = require('node:async_hooks')
+const { pokeWaitSampler } = require('../probes/waits')
 
 // performance.now() is uv_hrtime() minus a fixed origin: one subtraction away from the
 // CLOCK_MONOTONIC milliseconds the sampler and process.hrtime() use.
@@ -144,7 +145,10 @@ function init (asyncId, type, triggerAsyncId, resource) {
     return
   }
   state.records.set(asyncId, rec)
-  if (pool !== undefined && pool !== null) state.pool.push(rec)
+  if (pool !== undefined && pool !== null) {
+    state.pool.push(rec)
+    pokeWaitSampler()
+  }
   if (op !== null) owners(op, rec)
   if (kind === 'tcp-connect' && op !== null) onConnectInit(rec)
 }

@@ -46,6 +46,22 @@ function stopWaitSampler (intervalMs) {
   call(native().samplerStop, intervalMs)
 }
 
+const poke = supportedPoke()
+function supportedPoke () {
+  try {
+    const fn = native().samplerPoke
+    return typeof fn === 'function' ? fn : () => {}
+  } catch {
+    return () => {}
+  }
+}
+
+/** Pool work was just queued: the sampler reads every pool worker at its next passes (a
+ * worker parked in its futex is otherwise read every 4th pass). Never throws. */
+function pokeWaitSampler () {
+  try { poke() } catch {}
+}
+
 /** One reader per JS environment: drain() returns episodes new or changed since the last. */
 class WaitReader {
   #seq = 0
@@ -106,4 +122,4 @@ class WaitReader {
   }
 }
 
-module.exports = { startWaitSampler, stopWaitSampler, WaitReader }
+module.exports = { startWaitSampler, stopWaitSampler, pokeWaitSampler, WaitReader }

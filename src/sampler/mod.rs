@@ -10,6 +10,7 @@ pub mod ring;
 pub mod watch;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use napi::bindgen_prelude::Float64Array;
@@ -26,6 +27,13 @@ use watch::{observe, open_watched, wanted, Roster, Watched};
 
 /// How often the set of watched threads is looked at again (the pool starts lazily).
 const REFRESH_MS: f64 = 100.0;
+/// A parked pool worker (watch.rs) is read every this many passes...
+const PARKED_EVERY: u64 = 4;
+/// ...except for this many passes after a poke (JS queued pool work: a worker is about to wake).
+const EAGER_PASSES: u32 = 3;
+
+/// Bumped by samplerPoke() (lib/attribution/hooks.js, at each pool request it sees).
+static POKES: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Default)]
 struct Shared {
@@ -113,6 +121,9 @@ fn run(generation: u64) {
         g.cpu_clock = sys::own_thread_cpu_clock();
     }
     let mut epoch: Option<u64>;
+    let mut pass: u64 = 0;
+    let mut last_poke = POKES.load(Ordering::Relaxed);
+    let mut eager: u32 = EAGER_PASSES;
     loop {
         let started = sys::monotonic_ms();
         // under the lock only what is shared: is this thread still wanted, at what interval,
@@ -165,8 +176,17 @@ fn run(generation: u64) {
             }
         }
         let at = sys::monotonic_ms();
+        pass += 1;
+        let poke = POKES.load(Ordering::Relaxed);
+        if poke != last_poke {
+            last_poke = poke;
+            eager = EAGER_PASSES;
+        }
+        let every = eager > 0 || pass.is_multiple_of(PARKED_EVERY);
+        eager = eager.saturating_sub(1);
         for (&tid, w) in watched.iter_mut() {
-            if !observe(w, &mut buf) {
+            w.fresh = every || !w.parked();
+            if w.fresh && !observe(w, &mut buf) {
                 gone.push(tid);
             }
         }
@@ -185,7 +205,7 @@ fn run(generation: u64) {
                 for t in &gone {
                     shared.ring.close(*t);
                 }
-                for (&tid, w) in watched.iter() {
+                for (&tid, w) in watched.iter().filter(|(_, w)| w.fresh) {
                     if let Some(obs) = interned(&mut shared.ring, w) {
                         shared.ring.record(tid, w.role, obs, at);
                     }
@@ -270,6 +290,13 @@ pub fn sampler_stop(interval_ms: f64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tells the sampler that pool work was just queued: every pool worker is read at the next
+/// passes, parked ones too (lib/attribution/hooks.js calls it for each pool request it sees).
+#[napi(js_name = "samplerPoke", catch_unwind)]
+pub fn sampler_poke() {
+    POKES.fetch_add(1, Ordering::Relaxed);
 }
 
 #[napi(object)]

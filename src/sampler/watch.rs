@@ -4,7 +4,9 @@
 //! letter) and `wchan` are read again only when the call changed, when the thread is blocked
 //! outside a syscall, and every `REVERIFY` samples of an unchanged call (a thread may go from S
 //! to D, or to another wait, inside one call); a target is described only when the call or its
-//! arguments change. The set of pool workers is looked up again (`collect_threads`, a few dozen
+//! arguments change. A pool worker parked in one futex wait (idle on libuv's condition variable)
+//! is read every 4th pass only, except in the passes right after JS queued pool work
+//! (samplerPoke). The set of pool workers is looked up again (`collect_threads`, a few dozen
 //! /proc reads) only when the thread count changed, a watched thread vanished, or once a second;
 //! in between one `fstat` of /proc/self/task tells the count.
 
@@ -19,6 +21,9 @@ use crate::threads::{collect_threads, describe_target, RoleHints, ThreadsOptions
 pub const REVERIFY: u32 = 8;
 /// The pool workers are looked up in full at least this often, ms.
 const FULL_LOOKUP_MS: f64 = 1000.0;
+/// A pool worker seen this many reads in a row in one unchanged futex wait is parked (idle on
+/// libuv's condition variable, or waiting long on a lock).
+const PARKED_AFTER: u32 = 8;
 
 /// What one watched thread was last seen doing (the sampler's strings, not yet interned).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +45,19 @@ pub struct Watched {
     pub seen: Option<Seen>,
     /// Samples since state and wchan were last read.
     stale: u32,
+    /// Reads in a row that found the same call.
+    same: u32,
+    /// Whether this pass read the thread (a parked worker is not read every pass).
+    pub fresh: bool,
+}
+
+impl Watched {
+    /// A pool worker parked in one futex wait for PARKED_AFTER reads.
+    pub fn parked(&self) -> bool {
+        self.role == 1
+            && self.same >= PARKED_AFTER
+            && self.seen.as_ref().is_some_and(|s| s.name == Some("futex"))
+    }
 }
 
 pub fn open_watched(tid: i32, role: u8) -> Option<Watched> {
@@ -51,6 +69,8 @@ pub fn open_watched(tid: i32, role: u8) -> Option<Watched> {
         wchan: ProcFile::open(&format!("{base}wchan")).ok()?,
         seen: None,
         stale: 0,
+        same: 0,
+        fresh: false,
     })
 }
 
@@ -102,15 +122,19 @@ pub fn observe(w: &mut Watched, buf: &mut [u8]) -> bool {
     };
     let seen = match line {
         // "running" is what the kernel prints for a task in state R (TASK_RUNNING)
-        Some(SyscallLine::Running) => Seen {
-            state: state_index('R'),
-            call: None,
-            name: None,
-            target: None,
-            wchan: None,
-        },
+        Some(SyscallLine::Running) => {
+            w.same = 0;
+            Seen {
+                state: state_index('R'),
+                call: None,
+                name: None,
+                target: None,
+                wchan: None,
+            }
+        }
         Some(SyscallLine::InSyscall { nr, args }) => {
             let same = w.seen.as_ref().is_some_and(|s| s.call == Some((nr, args)));
+            w.same = if same { w.same.saturating_add(1) } else { 0 };
             if same && w.stale + 1 < REVERIFY {
                 w.stale += 1;
                 return true;
@@ -135,6 +159,7 @@ pub fn observe(w: &mut Watched, buf: &mut [u8]) -> bool {
         }
         // blocked outside a syscall (a page fault, stopped), or no syscall file to read
         Some(SyscallLine::NotInSyscall) | None => {
+            w.same = 0;
             let Some((state, wchan)) = state_and_wchan(w, buf) else {
                 return false;
             };
@@ -244,6 +269,9 @@ mod tests {
             assert_eq!(w.seen.as_ref(), Some(&first));
             assert!(w.stale < REVERIFY);
         }
+        assert!(w.parked(), "{} reads in one futex wait", REVERIFY * 2 + 1);
+        w.role = 0;
+        assert!(!w.parked(), "a loop thread is never parked");
         tx.send(()).ok();
         h.join().ok();
         // gone: its files read ESRCH
