@@ -5,7 +5,9 @@
 //     without kernelscope; (2) server CPU per request with every request attributed, per Node
 //     version (20: no trackPromises: false; 24/26: with it); (3) the wait sampler's CPU while
 //     active; (4) accuracy: injected delay vs the reported ms of each scenario.
-// Usage: node bench/explain.js [--quick]   (prints a markdown report)
+// Usage: node bench/explain.js [--quick] [--against DIR]   (prints a markdown report)
+//   --against DIR: another checkout of kernelscope (built), e.g. an earlier commit's: its
+//   servers run in the same interleaved rounds as this one's, and a before/after table follows.
 
 const path = require('node:path')
 const fs = require('node:fs')
@@ -14,12 +16,15 @@ const net = require('node:net')
 const http = require('node:http')
 const { spawn, execFile, execFileSync, spawnSync } = require('node:child_process')
 const { machine } = require('./lib')
+const { native } = require('../lib/native')
 
 const ROOT = path.join(__dirname, '..')
 const ks = require(ROOT)
 const slow = require(path.join(ROOT, '__test__', 'fixtures', 'slow.js'))
 
 const quick = process.argv.includes('--quick')
+const againstAt = process.argv.indexOf('--against')
+const AGAINST = againstAt > 0 ? path.resolve(process.argv[againstAt + 1]) : null
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -44,7 +49,7 @@ function nodeBinaries () {
 const SERVER = `
 const http = require('http')
 const mode = process.argv[1]
-const ks = mode === 'plain' ? null : require(${JSON.stringify(ROOT)})
+const ks = mode === 'plain' ? null : require(process.argv[2])
 const tick = () => new Promise((resolve) => setImmediate(resolve))
 async function work () { for (let i = 0; i < 5; i++) await Promise.resolve(i); await tick(); return 'hello world' }
 const handler = (req, res) => {
@@ -60,9 +65,9 @@ process.on('message', (m) => {
 })
 `
 
-function startServer (bin, mode) {
+function startServer (bin, mode, root = ROOT) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-e', SERVER, mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = spawn(bin, ['-e', SERVER, mode, root], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     child.once('message', (m) => resolve({ child, port: m.port }))
     child.once('error', reject)
   })
@@ -77,9 +82,13 @@ async function load (port, seconds) {
 }
 
 /** One server per mode; rounds alternate the modes; per round: req/s and server CPU µs/req. */
+/** `modes`: 'plain' | 'loaded' | 'explain', with '@before' for the --against checkout's. */
 async function serverRounds (bin, modes, rounds, seconds) {
   const servers = {}
-  for (const m of modes) servers[m] = await startServer(bin, m)
+  for (const m of modes) {
+    const [mode, tag] = m.split('@')
+    servers[m] = await startServer(bin, mode, tag === 'before' ? AGAINST : ROOT)
+  }
   for (const m of modes) await load(servers[m].port, 1) // warm-up
   const res = Object.fromEntries(modes.map((m) => [m, { rps: [], cpu: [] }]))
   for (let r = 0; r < rounds; r++) {
@@ -112,14 +121,25 @@ async function throughput () {
     `| kernelscope loaded | ${f(median(r.loaded.rps), 0)} | ${f(median(r.loaded.cpu))} | ${f(median(ratios), 3)} |`, '')
   lines.push(`### Every request attributed (\`ks.attribute\` per request): server CPU per request (${rounds} interleaved rounds of ${seconds} s per version)`, '',
     '| runtime | trackPromises: false | CPU µs / req without | with attribute | CPU ratio | req/s ratio |', '| --- | --- | ---: | ---: | ---: | ---: |')
+  const against = []
   for (const { label, bin } of nodeBinaries()) {
     const promiseFree = spawnSync(bin, ['-e', `process.stdout.write(String(require(${JSON.stringify(path.join(ROOT, 'lib', 'attribution', 'hooks.js'))}).hooksCanSkipPromises()))`], { encoding: 'utf8' }).stdout
-    const q = await serverRounds(bin, ['loaded', 'explain'], rounds, seconds)
+    const modes = AGAINST ? ['loaded', 'explain', 'loaded@before', 'explain@before'] : ['loaded', 'explain']
+    const q = await serverRounds(bin, modes, rounds, seconds)
     const cpu = q.explain.cpu.map((x, i) => x / q.loaded.cpu[i])
     const rps = q.explain.rps.map((x, i) => x / q.loaded.rps[i])
     lines.push(`| ${label} | ${promiseFree === 'true' ? 'yes' : 'no'} | ${f(median(q.loaded.cpu))} | ${f(median(q.explain.cpu))} | ${f(median(cpu), 3)} | ${f(median(rps), 3)} |`)
+    if (AGAINST) {
+      const before = q['explain@before'].cpu.map((x, i) => x / q['loaded@before'].cpu[i])
+      const extra = (e, l) => e.cpu.map((x, i) => x - l.cpu[i])
+      against.push(`| ${label} | ${f(median(before), 3)} | ${f(median(cpu), 3)} | ${f(median(extra(q['explain@before'], q['loaded@before'])))} | ${f(median(extra(q.explain, q.loaded)))} |`)
+    }
   }
   lines.push('', 'CPU ratio = median over rounds of (CPU per request with attribute) / (without, same round).', '')
+  if (AGAINST) {
+    lines.push(`#### Before/after: \`${AGAINST}\` (before) and this checkout (after), servers of both in the same interleaved rounds`, '',
+      '| runtime | CPU ratio before | CPU ratio after | attribute\'s extra CPU µs / req before | after |', '| --- | ---: | ---: | ---: | ---: |', ...against, '')
+  }
   return lines.join('\n')
 }
 
@@ -128,13 +148,48 @@ async function samplerCost () {
     '| interval | wall ms | sampler CPU ms | % of a core |', '| --- | ---: | ---: | ---: |']
   // start the pool so there are workers to watch
   await fs.promises.stat(__filename)
+  const ms = quick ? 1500 : 3000
+  const floors = []
   for (const intervalMs of [2, 5]) {
-    const a = await ks.explain('base', () => sleep(20), { intervalMs })
-    const b = await ks.explain('idle wait', () => sleep(quick ? 1500 : 3000), { intervalMs })
-    const cpu = b.report.sampler.cpuMs - a.report.sampler.cpuMs
-    lines.push(`| ${intervalMs} ms | ${f(b.report.wallMs, 0)} | ${f(cpu, 1)} | ${f(100 * cpu / b.report.wallMs, 2)}% |`)
+    // three runs each, alternating with a thread that only sleeps as long (the floor): medians
+    const cpus = []
+    const floor = []
+    let wall = 0
+    for (let k = 0; k < 3; k++) {
+      const a = await ks.explain('base', () => sleep(20), { intervalMs })
+      const b = await ks.explain('idle wait', () => sleep(ms), { intervalMs })
+      cpus.push(100 * (b.report.sampler.cpuMs - a.report.sampler.cpuMs) / b.report.wallMs)
+      wall = b.report.wallMs
+      floor.push(100 * native().samplerSleepFloor(intervalMs, ms) / ms)
+    }
+    floors.push([intervalMs, median(floor)])
+    lines.push(`| ${intervalMs} ms | ${f(wall, 0)} | ${f(median(cpus) * wall / 100, 1)} | ${f(median(cpus), 2)}% |`)
   }
-  lines.push('', 'CPU is the sampler thread\'s own CLOCK_THREAD_CPUTIME_ID (its start included).', '')
+  if (AGAINST) {
+    // the same idle explain in a child of each checkout, alternating: before/after
+    const child = (root, intervalMs) => Number(spawnSync(process.execPath, ['-e', `
+      const ks = require(${JSON.stringify(root)}); const fs = require('fs')
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+      ;(async () => {
+        await fs.promises.stat(__filename)
+        const a = await ks.explain('base', () => sleep(20), { intervalMs: ${intervalMs} })
+        const b = await ks.explain('idle', () => sleep(${ms}), { intervalMs: ${intervalMs} })
+        process.stdout.write(String(100 * (b.report.sampler.cpuMs - a.report.sampler.cpuMs) / b.report.wallMs))
+      })()`], { encoding: 'utf8' }).stdout)
+    lines.push('', `Before/after (\`${AGAINST}\` vs this checkout; the same idle explain in a child of each, 3 alternating runs, medians):`, '',
+      '| interval | before % of a core | after % of a core |', '| --- | ---: | ---: |')
+    for (const intervalMs of [2, 5]) {
+      const b = []
+      const a = []
+      for (let k = 0; k < 3; k++) {
+        b.push(child(AGAINST, intervalMs))
+        a.push(child(ROOT, intervalMs))
+      }
+      lines.push(`| ${intervalMs} ms | ${f(median(b), 2)}% | ${f(median(a), 2)}% |`)
+    }
+  }
+  lines.push('', 'CPU is the sampler thread\'s own CPU clock (its start included); median of 3 runs. The idle case: main thread in epoll_wait, workers parked (read every 4th pass).',
+    `The floor on this machine: a thread that only sleeps the interval in a loop (no reads) costs ${floors.map(([i, p]) => `${f(p, 2)}% of a core at ${i} ms`).join(', ')} (median of 3, \`samplerSleepFloor\`, a measurement hook): its wake-ups alone.`, '')
   return lines.join('\n')
 }
 

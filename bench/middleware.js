@@ -11,6 +11,11 @@ const autocannon = require('autocannon')
 const { machine } = require('./lib')
 
 const SERVER = path.join(__dirname, 'fixtures', 'http-server.js')
+// --against DIR: another (built) checkout, e.g. an earlier commit's: its middleware variants run
+// in the same interleaved rounds, marked "before"
+const againstAt = process.argv.indexOf('--against')
+const AGAINST = againstAt > 0 ? path.resolve(process.argv[againstAt + 1]) : null
+const BEFORE_SERVER = AGAINST && path.join(AGAINST, 'bench', 'fixtures', 'http-server.js')
 const BIN = path.join(__dirname, '..', 'bin', 'kernelscope.js')
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
 const SECONDS = Number(process.env.BENCH_SECONDS || 3)
@@ -80,6 +85,10 @@ async function main () {
       variants.push({ group: `${fw}, Node ${nv}`, name: 'without', argv: [exe, SERVER, fw] })
       variants.push({ group: `${fw}, Node ${nv}`, name: 'with middleware (default)', argv: [exe, SERVER, fw, 'ks'] })
       variants.push({ group: `${fw}, Node ${nv}`, name: "with middleware, explain: 'always'", argv: [exe, SERVER, fw, 'ks-always'] })
+      if (AGAINST) {
+        variants.push({ group: `${fw}, Node ${nv}`, name: 'with middleware (default), before', argv: [exe, BEFORE_SERVER, fw, 'ks'] })
+        variants.push({ group: `${fw}, Node ${nv}`, name: "with middleware, explain: 'always', before", argv: [exe, BEFORE_SERVER, fw, 'ks-always'] })
+      }
     }
   }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kernelscope-bench-'))
@@ -87,22 +96,26 @@ async function main () {
   variants.push({ group: 'node:http, Node 20, kernelscope run', name: 'under kernelscope run', argv: [process.execPath, BIN, 'run', '--report', path.join(tmp, 'r.json'), '--', process.execPath, SERVER, 'http'] })
   const results = new Map(variants.map((v) => [v, []]))
   for (let round = 0; round < ROUNDS; round++) {
-    for (const v of variants) results.get(v).push(await measure(v))
+    // odd rounds in reverse order: no variant is always measured first or last
+    for (const v of round % 2 ? [...variants].reverse() : variants) results.get(v).push(await measure(v))
   }
   fs.rmSync(tmp, { recursive: true, force: true })
   const lines = ['## middleware', '', `${machine()}. autocannon, 10 connections, ${SECONDS} s per run after a 1 s warm-up, ` +
-    `${ROUNDS} interleaved rounds, medians; server CPU from /proc/<pid>/stat (utime+stime) over the run. A fast route ('ok'), ` +
-    `thresholdMs ${THRESHOLD_MS} (no request of the run is slow, so the default mode only times). The machine is shared: ratios within one group ran interleaved.`, '',
+    `${ROUNDS} interleaved rounds (odd ones in reverse order), medians; ratios are medians of the per-round ratios to the group's first row; server CPU from /proc/<pid>/stat (utime+stime) over the run. A fast route ('ok'), ` +
+    `thresholdMs ${THRESHOLD_MS} (no request of the run is slow, so the default mode only times). The machine is shared: ratios within one group ran interleaved.` +
+    (AGAINST ? ` Rows marked "before": the same servers from \`${AGAINST}\`, in the same rounds.` : ''), '',
   '| server | variant | req/s | ratio | server CPU µs/req | ratio | errors |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |']
   const groups = [...new Set(variants.map((v) => v.group))]
   for (const g of groups) {
     const [base, ...others] = variants.filter((v) => v.group === g)
-    const b = { rps: median(results.get(base).map((x) => x.rps)), cpu: median(results.get(base).map((x) => x.cpuUsPerReq)) }
+    const b = results.get(base)
     for (const v of [base, ...others]) {
       const rs = results.get(v)
       const rps = median(rs.map((x) => x.rps))
       const cpu = median(rs.map((x) => x.cpuUsPerReq))
-      lines.push(`| ${g} | ${v.name} | ${Math.round(rps)} | ${(rps / b.rps).toFixed(3)} | ${cpu.toFixed(1)} | ${(cpu / b.cpu).toFixed(3)} | ${rs.reduce((s, x) => s + x.errors, 0)} |`)
+      const rpsRatio = median(rs.map((x, i) => x.rps / b[i].rps))
+      const cpuRatio = median(rs.map((x, i) => x.cpuUsPerReq / b[i].cpuUsPerReq))
+      lines.push(`| ${g} | ${v.name} | ${Math.round(rps)} | ${rpsRatio.toFixed(3)} | ${cpu.toFixed(1)} | ${cpuRatio.toFixed(3)} | ${rs.reduce((s, x) => s + x.errors, 0)} |`)
     }
   }
   console.log(lines.join('\n'))

@@ -299,6 +299,36 @@ pub fn sampler_poke() {
     POKES.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A measurement hook, not part of the API (index.js does not export it; bench/explain.js calls
+/// it through lib/native.js): a thread that only sleeps `interval_ms` a pass, as the sampler's
+/// does, for `duration_ms` (blocking the caller); returns the CPU ms it used: the floor under
+/// the sampler's own cost on this machine.
+#[napi(js_name = "samplerSleepFloor", catch_unwind)]
+pub fn sampler_sleep_floor(interval_ms: f64, duration_ms: f64) -> Result<f64> {
+    let interval = if interval_ms.is_finite() {
+        interval_ms.clamp(0.1, 1000.0)
+    } else {
+        2.0
+    };
+    let duration = if duration_ms.is_finite() {
+        duration_ms.clamp(1.0, 60_000.0)
+    } else {
+        1000.0
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    crate::spawn::spawn_named("kernelscope-flr", move || {
+        let c0 = sys::thread_cpu_ms();
+        let t0 = sys::monotonic_ms();
+        while sys::monotonic_ms() - t0 < duration {
+            std::thread::sleep(Duration::from_micros((interval * 1000.0) as u64));
+        }
+        tx.send(sys::thread_cpu_ms() - c0).ok();
+    })
+    .map_err(|e| napi::Error::from_reason(format!("could not start the thread: {e}")))?;
+    rx.recv_timeout(Duration::from_millis(duration as u64 + 10_000))
+        .map_err(|_| napi::Error::from_reason("the floor thread did not report"))
+}
+
 #[napi(object)]
 pub struct SamplerDrain {
     /// Episodes with seq >= the cursor, sampler_episode::LEN slots each.
