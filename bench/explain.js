@@ -169,13 +169,14 @@ async function samplerCost () {
     // the same idle explain in a child of each checkout, alternating: before/after
     const child = (root, intervalMs) => Number(spawnSync(process.execPath, ['-e', `
       const ks = require(${JSON.stringify(root)}); const fs = require('fs')
+      process.on('unhandledRejection', (err) => { console.error(err); process.exit(1) })
       const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
       ;(async () => {
-        await fs.promises.stat(__filename)
+        await fs.promises.stat(process.execPath)
         const a = await ks.explain('base', () => sleep(20), { intervalMs: ${intervalMs} })
         const b = await ks.explain('idle', () => sleep(${ms}), { intervalMs: ${intervalMs} })
         process.stdout.write(String(100 * (b.report.sampler.cpuMs - a.report.sampler.cpuMs) / b.report.wallMs))
-      })()`], { encoding: 'utf8' }).stdout)
+      })()`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout)
     lines.push('', `Before/after (\`${AGAINST}\` vs this checkout; the same idle explain in a child of each, 3 alternating runs, medians):`, '',
       '| interval | before % of a core | after % of a core |', '| --- | ---: | ---: |')
     for (const intervalMs of [2, 5]) {

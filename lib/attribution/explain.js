@@ -226,6 +226,7 @@ function finish (op, outcome, endMs, briefUnderMs = -1) {
     if (live.size === 0) {
       deactivate()
     } else {
+      hooks.forget(op)
       let oldest = Infinity
       for (const o of live) if (o.startMs < oldest) oldest = o.startMs
       hooks.prune(oldest)

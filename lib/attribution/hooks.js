@@ -118,12 +118,24 @@ function pathOfFd (fd) {
   }
 }
 
+/** Whether an operation enclosing the (finished) `op` still runs. */
+function ownedAfter (op) {
+  for (let o = op.parent; o !== null; o = o.parent) if (!o.done) return true
+  return false
+}
+
 function init (asyncId, type, triggerAsyncId, resource) {
   const kind = KIND[type]
   if (kind === undefined) return
   const op = als.getStore() ?? null
   const pool = POOL[type]
   if (op === null && pool === undefined) return
+  if (op !== null && op.done && (kind === 'timer' || kind === 'socket') && !ownedAfter(op)) {
+    // a timer or socket made after its operation (and every enclosing one) ended, e.g. the
+    // keep-alive timeout an HTTP server arms as a response finishes: no report can use it,
+    // and with no destroy hook it would be kept until the last explain ends
+    return
+  }
   const rec = {
     id: asyncId,
     type,
@@ -222,10 +234,29 @@ function disable () {
   state.current = null
 }
 
+/**
+ * Forgets the requests of a finished operation that no running one owns (its report is built):
+ * a timer that never fired (an HTTP server's keep-alive timeout, one per request), a socket, a
+ * request whose callback has not run. Without a destroy hook nothing else would ever drop
+ * them while explains keep running. A forgotten timer that fires later is not named as a
+ * blocker of others.
+ */
+function forget (op) {
+  for (const rec of op.requests) {
+    let owned = false
+    for (let o = rec.op; o !== null; o = o.parent) {
+      if (!o.done) { owned = true; break }
+    }
+    if (owned) continue
+    const map = rec.kind === 'socket' ? state.sockets : state.records
+    if (map.get(rec.id) === rec) map.delete(rec.id)
+  }
+}
+
 /** Forgets pool requests and blockers that ended before `ms` (no running explain needs them). */
 function prune (ms) {
   if (state.pool.length > 256) state.pool = state.pool.filter((r) => r.endMs === null || r.endMs >= ms)
   if (state.blockers.length > 256) state.blockers = state.blockers.filter((b) => b.toMs >= ms)
 }
 
-module.exports = { als, state, now, enable, disable, prune, hooksCanSkipPromises, KIND, POOL }
+module.exports = { als, state, now, enable, disable, prune, forget, hooksCanSkipPromises, KIND, POOL }
