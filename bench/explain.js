@@ -8,6 +8,7 @@
 // Usage: node bench/explain.js [--quick] [--against DIR]   (prints a markdown report)
 //   --against DIR: another checkout of kernelscope (built), e.g. an earlier commit's: its
 //   servers run in the same interleaved rounds as this one's, and a before/after table follows.
+//   (or BENCH_AGAINST=DIR, as through bench/run.js; BENCH_AGAINST_LABEL names it in the tables)
 
 const path = require('node:path')
 const fs = require('node:fs')
@@ -24,7 +25,9 @@ const slow = require(path.join(ROOT, '__test__', 'fixtures', 'slow.js'))
 
 const quick = process.argv.includes('--quick')
 const againstAt = process.argv.indexOf('--against')
-const AGAINST = againstAt > 0 ? path.resolve(process.argv[againstAt + 1]) : null
+const AGAINST = againstAt > 0 ? path.resolve(process.argv[againstAt + 1]) : (process.env.BENCH_AGAINST ? path.resolve(process.env.BENCH_AGAINST) : null)
+// how the tables name it (BENCH_AGAINST_LABEL, e.g. the commit it was built from)
+const AGAINST_LABEL = process.env.BENCH_AGAINST_LABEL || AGAINST
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -137,7 +140,7 @@ async function throughput () {
   }
   lines.push('', 'CPU ratio = median over rounds of (CPU per request with attribute) / (without, same round).', '')
   if (AGAINST) {
-    lines.push(`#### Before/after: \`${AGAINST}\` (before) and this checkout (after), servers of both in the same interleaved rounds`, '',
+    lines.push(`#### Before/after: \`${AGAINST_LABEL}\` (before) and this checkout (after), servers of both in the same interleaved rounds`, '',
       '| runtime | CPU ratio before | CPU ratio after | attribute\'s extra CPU µs / req before | after |', '| --- | ---: | ---: | ---: | ---: |', ...against, '')
   }
   return lines.join('\n')
@@ -177,7 +180,7 @@ async function samplerCost () {
         const b = await ks.explain('idle', () => sleep(${ms}), { intervalMs: ${intervalMs} })
         process.stdout.write(String(100 * (b.report.sampler.cpuMs - a.report.sampler.cpuMs) / b.report.wallMs))
       })()`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout)
-    lines.push('', `Before/after (\`${AGAINST}\` vs this checkout; the same idle explain in a child of each, 3 alternating runs, medians):`, '',
+    lines.push('', `Before/after (\`${AGAINST_LABEL}\` vs this checkout; the same idle explain in a child of each, 3 alternating runs, medians):`, '',
       '| interval | before % of a core | after % of a core |', '| --- | ---: | ---: |')
     for (const intervalMs of [2, 5]) {
       const b = []

@@ -14,7 +14,9 @@ const SERVER = path.join(__dirname, 'fixtures', 'http-server.js')
 // --against DIR: another (built) checkout, e.g. an earlier commit's: its middleware variants run
 // in the same interleaved rounds, marked "before"
 const againstAt = process.argv.indexOf('--against')
-const AGAINST = againstAt > 0 ? path.resolve(process.argv[againstAt + 1]) : null
+const AGAINST = againstAt > 0 ? path.resolve(process.argv[againstAt + 1]) : (process.env.BENCH_AGAINST ? path.resolve(process.env.BENCH_AGAINST) : null)
+// how the tables name it (BENCH_AGAINST_LABEL, e.g. the commit it was built from)
+const AGAINST_LABEL = process.env.BENCH_AGAINST_LABEL || AGAINST
 const BEFORE_SERVER = AGAINST && path.join(AGAINST, 'bench', 'fixtures', 'http-server.js')
 const BIN = path.join(__dirname, '..', 'bin', 'kernelscope.js')
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
@@ -103,7 +105,7 @@ async function main () {
   const lines = ['## middleware', '', `${machine()}. autocannon, 10 connections, ${SECONDS} s per run after a 1 s warm-up, ` +
     `${ROUNDS} interleaved rounds (odd ones in reverse order), medians; ratios are medians of the per-round ratios to the group's first row; server CPU from /proc/<pid>/stat (utime+stime) over the run. A fast route ('ok'), ` +
     `thresholdMs ${THRESHOLD_MS} (no request of the run is slow, so the default mode only times). The machine is shared: ratios within one group ran interleaved.` +
-    (AGAINST ? ` Rows marked "before": the same servers from \`${AGAINST}\`, in the same rounds.` : ''), '',
+    (AGAINST ? ` Rows marked "before": the same servers from \`${AGAINST_LABEL}\`, in the same rounds.` : ''), '',
   '| server | variant | req/s | ratio | server CPU µs/req | ratio | errors |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |']
   const groups = [...new Set(variants.map((v) => v.group))]
   for (const g of groups) {
