@@ -11,6 +11,8 @@ pub mod loop_monitor;
 pub mod parse;
 pub mod process;
 pub mod process_info;
+#[cfg(test)]
+mod props;
 pub mod sampler;
 pub mod sentinel;
 pub mod sockdiag;

@@ -232,7 +232,10 @@ pub fn parse_fdinfo(text: &[u8]) -> FdInfo {
             continue;
         }
         if line.starts_with("inotify ") {
-            let wd = token_after(line, "wd:").and_then(|v| v.parse().ok());
+            // fs/notify/fdinfo.c prints the watch descriptor in hex ("wd:%x"), like the rest
+            let wd = token_after(line, "wd:")
+                .and_then(hex)
+                .and_then(|v| i64::try_from(v).ok());
             let mask = token_after(line, "mask:").and_then(hex);
             if let (Some(wd), Some(mask)) = (wd, mask) {
                 info.inotify.push(InotifyWatch {
@@ -469,6 +472,12 @@ mod tests {
             }]
         );
         assert_eq!(inotify_mask_names(0x300), vec!["IN_CREATE", "IN_DELETE"]);
+        // the watch descriptor is hex (captured on Linux 6.18 with 16 watches: wd:10 is 16th)
+        let many = parse_fdinfo(b"pos:\t0\nflags:\t00\nmnt_id:\t17\nino:\t1039\ninotify wd:10 ino:99c109 sdev:fe00000 mask:2 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:09c19900917726d1\ninotify wd:a ino:99c0a9 sdev:fe00000 mask:2 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:a9c099004f394ba0\n");
+        assert_eq!(
+            many.inotify.iter().map(|w| w.wd).collect::<Vec<_>>(),
+            vec![16, 10]
+        );
         assert!(n.timerfd.is_none() && n.epoll.is_empty());
     }
 

@@ -515,21 +515,29 @@ pub fn parse_proc_net_inet(
     }
 }
 
+/// The seven space-separated columns of a /proc/net/unix row and what follows the seventh.
+fn unix_columns(line: &str) -> Option<([&str; 7], &str)> {
+    let mut cols = [""; 7];
+    let mut rest = line;
+    for col in cols.iter_mut() {
+        let t = rest.trim_start_matches(' ');
+        let end = t.find(' ').unwrap_or(t.len());
+        if end == 0 {
+            return None;
+        }
+        *col = &t[..end];
+        rest = &t[end..];
+    }
+    Some((cols, rest))
+}
+
 /// Parses /proc/net/unix: no queues and no peers there, so those stay None.
 pub fn parse_proc_net_unix(text: &[u8], out: &mut Vec<SocketInfo>) {
     let text = String::from_utf8_lossy(text);
     for line in text.lines().skip(1) {
-        // Num RefCount Protocol Flags Type St Inode [Path]
-        let mut f = line.splitn(8, ' ').filter(|s| !s.is_empty());
-        let (Some(_num), Some(_refs), Some(_proto), Some(flags), Some(kind), Some(st), Some(inode)) = (
-            f.next(),
-            f.next(),
-            f.next(),
-            f.next(),
-            f.next(),
-            f.next(),
-            f.next(),
-        ) else {
+        // Num RefCount Protocol Flags Type St Inode [Path]; the inode is "%5lu", so one below
+        // 10000 is padded with spaces
+        let Some(([_num, _refs, _proto, flags, kind, st, inode], rest)) = unix_columns(line) else {
             continue;
         };
         let (Ok(flags), Ok(kind), Ok(st), Ok(inode)) = (
@@ -540,11 +548,11 @@ pub fn parse_proc_net_unix(text: &[u8], out: &mut Vec<SocketInfo>) {
         ) else {
             continue;
         };
-        // the path is the rest of the line after the inode column
-        let path = line
-            .split_once(&format!(" {inode} "))
-            .map(|(_, p)| p.to_string())
-            .filter(|p| !p.is_empty());
+        // the path is the rest of the line after the one space that follows the inode column
+        let path = rest
+            .strip_prefix(' ')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
         // __SO_ACCEPTCON marks a listener; St is the socket_state (SS_CONNECTED = 3)
         let state = if flags & 0x10000 != 0 {
             "listen"
@@ -768,5 +776,14 @@ mod tests {
         assert_eq!(out[1].path, None);
         assert_eq!(out[2].protocol, "dgram");
         assert_eq!(out[2].path.as_deref(), Some("@abstract name"));
+
+        // captured on Linux 6.18: an inode below 10000 is padded to five columns ("%5lu")
+        let padded = b"Num       RefCount Protocol Flags    Type St Inode Path\n00000000f14d36fc: 00000003 00000000 00000000 0001 03  1165\n00000000f14d36fd: 00000002 00000000 00010000 0001 01    42 /run/a b.sock\n";
+        out.clear();
+        parse_proc_net_unix(padded, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].inode, out[0].path.as_deref()), (1165, None));
+        assert_eq!(out[1].inode, 42);
+        assert_eq!(out[1].path.as_deref(), Some("/run/a b.sock"));
     }
 }
