@@ -9,8 +9,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { execFileSync } = require('node:child_process')
-const { tmpdir, mkfifo, hasTool, sleep, until, spawnChild, stopChild, nobodyCannotRun } = require('./helpers')
+const { execFileSync, spawnSync } = require('node:child_process')
+const { tmpdir, mkfifo, hasTool, sleep, until, spawnChild, stopChild, nobodyCannotRun, forNobody } = require('./helpers')
 
 const CHILD = path.join(__dirname, 'fixtures', 'restricted-child.js')
 const SECCOMP = path.join(__dirname, 'fixtures', 'seccomp-exec.py')
@@ -22,7 +22,7 @@ const PAGE = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }))
 const noSeccomp = (() => {
   if (!hasTool('python3')) return 'python3 is not installed (it installs the seccomp filter)'
   if (OPENAT === undefined) return `no syscall numbers for ${process.arch}`
-  const r = require('node:child_process').spawnSync('python3', [SECCOMP, 'netlink', '--', 'true'], { encoding: 'utf8' })
+  const r = spawnSync('python3', [SECCOMP, 'netlink', '--', 'true'], { encoding: 'utf8' })
   return r.status === 0 ? false : `seccomp filter not available: ${r.stderr.trim()}`
 })()
 const noRoot = !root && 'needs root (to change uid, mount /proc)'
@@ -85,8 +85,8 @@ function tcpRows () {
  * calls `onStep(msg)` for each of its steps and answers "go" once onStep settled. Returns every
  * step and how the child ended; kills it after `timeoutMs`.
  */
-async function drive (t, prefix, cfg, onStep, timeoutMs = 60000) {
-  const argv = [...prefix, process.execPath, CHILD, JSON.stringify(cfg)]
+async function drive (t, prefix, cfg, onStep, { timeoutMs = 60000, node = process.execPath, child: file = CHILD } = {}) {
+  const argv = [...prefix, node, file, JSON.stringify(cfg)]
   const child = spawnChild(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_TEST_CONTEXT: undefined } })
   t.after(() => stopChild(child))
   const steps = []
@@ -312,8 +312,34 @@ function checkExplain (ex, fifo2) {
   }
 }
 
+/**
+ * The child and a node that uid 65534 can run: the originals when it can reach them, else
+ * forNobody()'s copy of the package with the child and the exporters' packages added (a clone
+ * under a 0700 directory, a cached Node under /root). { skip } when neither works.
+ */
+function nobodyChild (t) {
+  if (nobodyCannotRun(CHILD) === null) return { node: process.execPath, child: CHILD, bin: BIN }
+  const f = forNobody()
+  if (f.skip) return f
+  t.after(f.remove)
+  if (f.bin === BIN) return { node: f.node, child: CHILD, bin: BIN } // the checkout is reachable after all
+  const pkg = path.dirname(path.dirname(f.bin))
+  const child = path.join(pkg, '__test__', 'fixtures', path.basename(CHILD))
+  try {
+    fs.mkdirSync(path.dirname(child), { recursive: true })
+    fs.copyFileSync(CHILD, child)
+    for (const m of ['prom-client', 'tdigest', 'bintrees', '@opentelemetry']) {
+      fs.cpSync(path.join(__dirname, '..', 'node_modules', m), path.join(pkg, 'node_modules', m), { recursive: true })
+    }
+    spawnSync('chmod', ['-R', 'a+rX', pkg])
+  } catch (err) {
+    return { skip: `could not make a copy of the child uid 65534 can run: ${err.message}` }
+  }
+  return { node: f.node, child, bin: f.bin }
+}
+
 /** The FIFO flow: the child blocks a worker in openat, probes, then explains a second read. */
-async function fifoRun (t, prefix, cfg, expect) {
+async function fifoRun (t, prefix, cfg, expect, runner = {}) {
   const { fifo, fifo2 } = await fifoPair(t)
   let before = null
   let probed = null
@@ -331,7 +357,7 @@ async function fifoRun (t, prefix, cfg, expect) {
       await sleep(150)
       await feed(fifo2, 'second')
     }
-  })
+  }, runner)
   const done = steps.find((s) => s.step === 'done')
   assert.equal(done.read, 'first')
   checkExplain(done.explained, fifo2)
@@ -405,16 +431,20 @@ test('RLIMIT_NOFILE exhausted: probes answer or throw EMFILE, kept-open files ke
   }
 })
 
-test('task/*/syscall unreadable (setuid to nobody after start): threads() claims no syscall; the rest answers', { skip: noRoot || nobodyCannotRun(CHILD) || false, timeout: 90000 }, async (t) => {
-  await fifoRun(t, [], { mode: 'setuid' }, { syscalls: false, fifoTarget: null })
+test('task/*/syscall unreadable (setuid to nobody after start): threads() claims no syscall; the rest answers', { skip: noRoot, timeout: 90000 }, async (t) => {
+  const runner = nobodyChild(t)
+  if (runner.skip) return t.skip(runner.skip)
+  await fifoRun(t, [], { mode: 'setuid' }, { syscalls: false, fifoTarget: null }, runner)
 })
 
 for (const hidepid of [1, 2]) {
-  const why = noRoot || (!hasTool('unshare') && 'no unshare') || (!hasTool('setpriv') && 'no setpriv') || nobodyCannotRun(CHILD)
+  const why = noRoot || (!hasTool('unshare') && 'no unshare') || (!hasTool('setpriv') && 'no setpriv')
   test(`/proc mounted hidepid=${hidepid}, as nobody: another user's process is a coded ${hidepid === 2 ? 'ENOENT' : 'EPERM'}; our own probes answer`, { skip: why || false, timeout: 90000 }, async (t) => {
     const prefix = ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
       `mount -t proc -o hidepid=${hidepid} proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"`, 'sh']
-    const { probed } = await fifoRun(t, prefix, { mode: 'hidepid', other: process.pid }, { fifoTarget: undefined })
+    const runner = nobodyChild(t)
+    if (runner.skip) return t.skip(runner.skip)
+    const { probed } = await fifoRun(t, prefix, { mode: 'hidepid', other: process.pid }, { fifoTarget: undefined }, runner)
     // what /proc itself tells this user (hidepid=1: EPERM from proc_pid_permission; 2: the
     // directory is not there), and kernelscope says the same
     assert.equal(probed.otherVisible, hidepid === 1, `/proc lists ${process.pid} to nobody`)
@@ -428,7 +458,7 @@ for (const hidepid of [1, 2]) {
     assert.equal(probed.otherInfo.ok, false)
     assert.equal(probed.otherInfo.code, code, `processInfo: ${probed.otherInfo.message}`)
     // and the CLI says so with exit 3
-    const r = require('node:child_process').spawnSync(prefix[0], [...prefix.slice(1), process.execPath, BIN, 'inspect', String(process.pid)], { encoding: 'utf8', timeout: 30000 })
+    const r = spawnSync(prefix[0], [...prefix.slice(1), runner.node, runner.bin, 'inspect', String(process.pid)], { encoding: 'utf8', timeout: 30000 })
     assert.equal(r.status, 3, r.stderr)
     assert.equal(r.stdout, '')
     assert.match(r.stderr, new RegExp(`^kernelscope inspect: .*\\b${process.pid}\\b`))
