@@ -46,6 +46,40 @@ function constant (name) {
   return c
 }
 
+let strNull = null
+
+/**
+ * The reader of a string channel (src/layout.rs `Strings`): `text` holds the strings one after
+ * the other, `lens` each one's length in UTF-16 units or the addon's null mark. `next()` gives
+ * them in order, any character included; reading past the end is an internal error, never an
+ * undefined passed on as a value.
+ */
+class Strings {
+  constructor (text, lens) {
+    if (strNull === null) strNull = constant('strNull')
+    this.text = text
+    this.lens = lens
+    this.at = 0
+    this.i = 0
+  }
+
+  next () {
+    const n = this.lens[this.i++]
+    if (n === strNull) return null
+    if (n === undefined) throw internalError('a string channel ended early: the addon and lib/ disagree')
+    const start = this.at
+    this.at = start + n
+    return this.text.slice(start, this.at)
+  }
+
+  /** Whether every string has been read. */
+  done () {
+    return this.i === this.lens.length
+  }
+}
+
+const strings = (text, lens) => new Strings(text, lens)
+
 /** For the layout test: what the addon declares and what the readers asked for. */
 function declared () {
   return load()
@@ -55,4 +89,4 @@ function readNames () {
   return new Map([...reads].map(([k, v]) => [k, [...v]]))
 }
 
-module.exports = { supported, orNull, layout, enumStrings, constant, declared, readNames }
+module.exports = { supported, orNull, layout, enumStrings, constant, strings, declared, readNames }

@@ -88,8 +88,83 @@ slots! {
     }
 }
 
-/// fds(): marks a null string in `text` / `extra` (a NUL separates strings, so it cannot).
-pub const NULL_STR: char = '\u{1}';
+/// A string channel: how a list of strings crosses to JS whatever bytes they hold (NULs,
+/// newlines, anything a name or path can carry). The strings are concatenated in `text`, with
+/// no separator, and `lens` holds each one's length in UTF-16 code units (what a JS string is
+/// sliced by), or STR_NULL for a null. lib/layout.js `strings()` is the one reader. Bytes that
+/// are not UTF-8 were replaced by U+FFFD before they got here (as Node's `fs.readlinkSync()`
+/// decodes them).
+///
+/// fds() has two: `text` (target and scan error of each descriptor) and `extra` (what
+/// fds_bit announces).
+#[derive(Debug, Default)]
+pub struct Strings {
+    pub text: String,
+    pub lens: Vec<i32>,
+}
+
+/// The length in `Strings::lens` of a null string.
+pub const STR_NULL: i32 = -1;
+
+impl Strings {
+    pub fn with_capacity(strings: usize, bytes: usize) -> Strings {
+        Strings {
+            text: String::with_capacity(bytes),
+            lens: Vec::with_capacity(strings),
+        }
+    }
+
+    /// Appends one string (None: a null).
+    pub fn push(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.push_with(|t| t.push_str(s)),
+            None => self.lens.push(STR_NULL),
+        }
+    }
+
+    /// Appends, as one string, whatever `write` appends to the text (to format in place).
+    pub fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        let added = &self.text[start..];
+        let units = if added.is_ascii() {
+            added.len()
+        } else {
+            added.chars().map(char::len_utf16).sum()
+        };
+        // a JS string is far shorter than i32::MAX units (V8: 2^29 - 24)
+        self.lens.push(i32::try_from(units).unwrap_or(i32::MAX));
+    }
+
+    /// Appends another channel's strings after these.
+    pub fn append(&mut self, other: &Strings) {
+        self.text.push_str(&other.text);
+        self.lens.extend_from_slice(&other.lens);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// The strings in order, read back the way lib/layout.js reads them (for tests).
+    pub fn to_vec(&self) -> Vec<Option<String>> {
+        let units: Vec<u16> = self.text.encode_utf16().collect();
+        let mut at = 0;
+        self.lens
+            .iter()
+            .map(|&n| {
+                let n = usize::try_from(n).ok()?;
+                let s = String::from_utf16_lossy(&units[at..at + n]);
+                at += n;
+                Some(s)
+            })
+            .collect()
+    }
+}
 
 slots! {
     /// socketState(): the state buffer's fixed part; tcp_info::FIELDS follow from `LEN` on
@@ -301,9 +376,11 @@ pub fn layouts_json() -> String {
     o.push_str(",\"tcpFields\":");
     let fields: Vec<&str> = tcp_info::FIELDS.iter().map(|f| f.name).collect();
     json_list(&mut o, &fields);
-    o.push_str("},\"constants\":{\"nullStr\":");
-    json_str(&mut o, &NULL_STR.to_string());
-    let _ = write!(o, ",\"loopMaxHistory\":{LOOP_MAX_HISTORY}}}}}");
+    // writing to a String cannot fail
+    let _ = write!(
+        o,
+        "}},\"constants\":{{\"strNull\":{STR_NULL},\"loopMaxHistory\":{LOOP_MAX_HISTORY}}}}}"
+    );
     o
 }
 
@@ -329,6 +406,38 @@ mod tests {
     }
 
     #[test]
+    fn strings_carry_any_text_and_nulls() {
+        let odd = [
+            "",
+            "\0",
+            "a\0b\n\0",
+            "\u{1}",
+            "@x@@",
+            "caf\u{e9}\u{fffd}",
+            "\u{1f600}\0\u{1f600}",
+        ];
+        let mut a = Strings::default();
+        for s in odd {
+            a.push(Some(s));
+            a.push(None);
+        }
+        a.push_with(|t| t.push_str("socket:[12]"));
+        let mut all = Strings::default();
+        all.push(Some("first"));
+        all.append(&a);
+        let back = all.to_vec();
+        assert_eq!(back.len(), 2 + odd.len() * 2);
+        assert_eq!(back[0].as_deref(), Some("first"));
+        for (i, s) in odd.iter().enumerate() {
+            assert_eq!(back[1 + 2 * i].as_deref(), Some(*s));
+            assert_eq!(back[2 + 2 * i], None);
+        }
+        assert_eq!(back.last().unwrap().as_deref(), Some("socket:[12]"));
+        // lengths are UTF-16 units: an astral character counts two
+        assert_eq!(all.lens[odd.len() * 2 - 1], 5);
+    }
+
+    #[test]
     fn every_thread_state_is_listed() {
         for c in "RSDTtZXxIPWK?".chars() {
             assert!(THREAD_STATES.contains(&thread_state_name(c)), "{c}");
@@ -344,7 +453,7 @@ mod tests {
         );
         assert!(j.contains("\"fdsBits\":{\"ERROR\":1,\"SOCKET\":2,"), "{j}");
         assert!(j.contains(&format!("\"TCP\":{SOCKET_TCP},\"LEN\":{}}}", socket_len())));
-        assert!(j.contains("\"nullStr\":\"\\u0001\""), "{j}");
+        assert!(j.contains("\"strNull\":-1,"), "{j}");
         assert!(j.ends_with("\"loopMaxHistory\":1048576}}"), "{j}");
     }
 }

@@ -1,12 +1,13 @@
 'use strict'
-// fds(), fdsSync(), diffFds(): the descriptor inventory. The native side (src/fds.rs) scans
-// /proc/<pid>/fd and hands back a packed table (a Float64Array of fixed columns and one
-// NUL-separated string); the entries are built here, which is much cheaper than through napi.
+// fds(), fdsSync(), diffFds(): the descriptor inventory. The native side (src/fds/) scans
+// /proc/<pid>/fd and hands back a packed table (a Float64Array of fixed columns and two string
+// channels, which carry any character: see strings() in lib/layout.js); the entries are built
+// here, which is much cheaper than through napi.
 
 const { native, call, callAsync, supported } = require('../native')
-const { invalidArgType } = require('../errors')
+const { invalidArgType, internalError } = require('../errors')
 const { optionsObject, optionalBoolean, optionalInteger } = require('../validate')
-const { layout, enumStrings, constant, orNull: num } = require('../layout')
+const { layout, enumStrings, strings, orNull: num } = require('../layout')
 
 const C = supported
   ? layout('fdsColumns', ['FD', 'TYPE', 'INODE', 'BITS', 'LOCAL_PORT', 'REMOTE_PORT', 'SEND_Q', 'RECV_Q'])
@@ -16,48 +17,44 @@ const SOCK = supported
   ? layout('fdsSocket', ['FAMILY', 'PROTOCOL', 'STATE', 'LOCAL_ADDRESS', 'REMOTE_ADDRESS', 'PATH'])
   : null
 const TYPES = supported ? enumStrings('fdTypes') : []
-const NULL_STR = supported ? constant('nullStr') : null
-
-const str = (s) => (s === NULL_STR ? null : s)
-
 // `text` holds each descriptor's target (and its error when BIT_ERROR); `extra` the strings
-// its other bits announce, in the order LATE_ERROR, SOCKET (six), SOCKET_ERROR, FDINFO
+// its other bits announce, in the order LATE_ERROR, SOCKET (SOCK.LEN, in SOCK order),
+// SOCKET_ERROR, FDINFO
 function unpack (packed) {
   const nums = packed.nums
-  const parts = packed.text.split('\0')
-  const extra = packed.extra.length ? packed.extra.split('\0') : []
+  const text = strings(packed.text, packed.textLens)
+  const extra = strings(packed.extra, packed.extraLens)
   const ncol = C.LEN
   const n = nums.length / ncol
   const out = new Array(n)
-  let k = 0
-  let x = 0
+  const sock = new Array(SOCK.LEN)
   for (let i = 0; i < n; i++) {
     const b = i * ncol
     const bits = nums[b + C.BITS]
-    const target = str(parts[k++])
+    const target = text.next()
     let error = null
     let socket = null
     let socketError = null
     let info = null
-    if (bits & BIT.ERROR) error = parts[k++]
-    if (bits & BIT.LATE_ERROR) error = extra[x++]
+    if (bits & BIT.ERROR) error = text.next()
+    if (bits & BIT.LATE_ERROR) error = extra.next()
     if (bits & BIT.SOCKET) {
+      for (let k = 0; k < SOCK.LEN; k++) sock[k] = extra.next()
       socket = {
-        family: extra[x + SOCK.FAMILY],
-        protocol: extra[x + SOCK.PROTOCOL],
-        state: extra[x + SOCK.STATE],
-        localAddress: str(extra[x + SOCK.LOCAL_ADDRESS]),
+        family: sock[SOCK.FAMILY],
+        protocol: sock[SOCK.PROTOCOL],
+        state: sock[SOCK.STATE],
+        localAddress: sock[SOCK.LOCAL_ADDRESS],
         localPort: num(nums[b + C.LOCAL_PORT]),
-        remoteAddress: str(extra[x + SOCK.REMOTE_ADDRESS]),
+        remoteAddress: sock[SOCK.REMOTE_ADDRESS],
         remotePort: num(nums[b + C.REMOTE_PORT]),
-        path: str(extra[x + SOCK.PATH]),
+        path: sock[SOCK.PATH],
         sendQueueBytes: num(nums[b + C.SEND_Q]),
         recvQueueBytes: num(nums[b + C.RECV_Q])
       }
-      x += SOCK.LEN
     }
-    if (bits & BIT.SOCKET_ERROR) socketError = extra[x++]
-    if (bits & BIT.FDINFO) info = JSON.parse(extra[x++])
+    if (bits & BIT.SOCKET_ERROR) socketError = extra.next()
+    if (bits & BIT.FDINFO) info = JSON.parse(extra.next())
     out[i] = {
       fd: nums[b + C.FD],
       type: TYPES[nums[b + C.TYPE]] || 'unknown',
@@ -74,6 +71,7 @@ function unpack (packed) {
       error
     }
   }
+  if (!text.done() || !extra.done()) throw internalError('the inventory has strings left over: the addon and lib/ disagree')
   return out
 }
 

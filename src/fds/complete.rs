@@ -7,7 +7,7 @@ use crate::sockdiag::SocketTable;
 use crate::sys::{self, DirFd};
 
 use super::describe::fd_name;
-use super::pack::{fdinfo_json, num, push_str, write_socket, Packed};
+use super::pack::{fdinfo_json, num, write_socket, Packed};
 use super::schedule::Scratch;
 use super::ScanOptions;
 
@@ -48,14 +48,14 @@ pub(super) fn complete(
             }
         }
         if let Some(e) = late_error {
-            push_str(&mut part.extra, Some(e));
+            part.extra.push(Some(e));
             part.add_bits(i, bit::LATE_ERROR);
         }
         if let (true, FdType::Socket, None) = (opts.sockets, kind, late_error) {
             socket_fields(part, i, table, own);
         }
         if let Some(info) = info {
-            push_str(&mut part.extra, Some(&fdinfo_json(&info, kind)));
+            part.extra.push(Some(&fdinfo_json(&info, kind)));
             part.add_bits(i, bit::FDINFO);
         }
     }
@@ -85,7 +85,7 @@ pub(super) fn socket_fields(out: &mut Packed, i: usize, table: Option<&SocketTab
     } else {
         "not in the socket dumps (another family, or closed during the scan)".to_string()
     };
-    push_str(&mut out.extra, Some(&why));
+    out.extra.push(Some(&why));
     out.add_bits(i, bit::SOCKET_ERROR);
 }
 

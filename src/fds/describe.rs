@@ -5,7 +5,7 @@ use crate::error::errno_name;
 use crate::parse::fdinfo::{classify_target, type_from_mode, FdType, TargetKind};
 use crate::sys::{self, DirFd, ModeIno, SysResult};
 
-use super::pack::{push_decimal, push_str, Packed};
+use super::pack::{push_decimal, Packed};
 use crate::layout::fds_bit as bit;
 
 /// Descriptor numbers listed in an open /proc/<pid>/fd directory.
@@ -51,8 +51,8 @@ pub(super) fn unreadable(out: &mut Packed, fd: i32, errno: i32) {
     if errno == libc::EACCES || errno == libc::EPERM {
         out.refused += 1;
     }
-    push_str(&mut out.text, None);
-    push_str(&mut out.text, Some(&scan_failure(errno, "readlink")));
+    out.text.push(None);
+    out.text.push(Some(&scan_failure(errno, "readlink")));
     out.row(fd, FdType::Unknown, None, bit::ERROR);
 }
 
@@ -79,9 +79,11 @@ pub(super) fn describe_one(
             None
         };
         if let Some((kind, prefix)) = known {
-            out.text.push_str(prefix);
-            push_decimal(&mut out.text, st.ino);
-            out.text.push_str("]\0");
+            out.text.push_with(|t| {
+                t.push_str(prefix);
+                push_decimal(t, st.ino);
+                t.push(']');
+            });
             out.row(fd, kind, Some(st.ino), 0);
             return;
         }
@@ -122,10 +124,10 @@ pub(super) fn describe_one(
             }
         }
     };
-    push_str(&mut out.text, Some(&target));
+    out.text.push(Some(&target));
     let mut bits = 0;
     if let Some(e) = &error {
-        push_str(&mut out.text, Some(e));
+        out.text.push(Some(e));
         bits |= bit::ERROR;
     }
     out.row(fd, kind, inode, bits);

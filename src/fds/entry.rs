@@ -2,7 +2,7 @@
 //! thread (not the libuv threadpool: an inventory is most wanted when the pool is saturated,
 //! and it must not queue behind the work it diagnoses).
 
-use napi::bindgen_prelude::{Float64Array, Object};
+use napi::bindgen_prelude::{Float64Array, Int32Array, Object};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -28,10 +28,13 @@ pub struct NativeFdsOptions {
 pub struct NativeFds {
     /// col::LEN numbers per descriptor.
     pub nums: Float64Array,
-    /// NUL-separated strings per record: target, error (bits::ERROR).
+    /// Per record: target, error (bits::ERROR); a string channel (crate::layout::Strings):
+    /// the strings one after the other, their lengths in `text_lens`.
     pub text: String,
-    /// NUL-separated strings per record, for the other bits.
+    pub text_lens: Int32Array,
+    /// Per record, the strings of the other bits; a string channel likewise.
     pub extra: String,
+    pub extra_lens: Int32Array,
 }
 
 fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
@@ -71,8 +74,10 @@ fn compute(opts: ScanOptions) -> Result<Packed> {
 fn to_js(p: Packed) -> NativeFds {
     NativeFds {
         nums: Float64Array::new(p.nums),
-        text: p.text,
-        extra: p.extra,
+        text: p.text.text,
+        text_lens: Int32Array::new(p.text.lens),
+        extra: p.extra.text,
+        extra_lens: Int32Array::new(p.extra.lens),
     }
 }
 

@@ -342,10 +342,11 @@ mod tests {
         .unwrap();
         assert_eq!(out.nums.len() % col::LEN, 0);
         // walk the text the way lib/probes/fds.js does
-        let mut text = out.text.split('\0');
+        let strings = out.text.to_vec();
+        let mut text = strings.iter();
         let mut found = false;
         for i in 0..out.len() {
-            let target = text.next().unwrap();
+            let target = text.next().unwrap().clone().unwrap_or_default();
             if out.bits(i) & bit::ERROR != 0 {
                 text.next();
             }
@@ -357,5 +358,6 @@ mod tests {
             }
         }
         assert!(found);
+        assert!(text.next().is_none(), "every string read");
     }
 }

@@ -1,12 +1,13 @@
 //! The wire format of an inventory: a Float64Array of crate::layout::fds_col columns per
-//! descriptor and two NUL-separated strings (`text`: target and error, written by the scanning
-//! threads as they go; `extra`: socket details and fdinfo, added by completion), which
-//! lib/probes/fds.js unpacks. Everything that writes those bytes lives here.
+//! descriptor and two string channels (crate::layout::Strings, which carry any text: `text`,
+//! target and error, written by the scanning threads as they go; `extra`, socket details and
+//! fdinfo, added by completion), which lib/probes/fds.js unpacks. Everything that writes
+//! those strings lives here.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use crate::layout::{fds_col as col, NULL_STR};
+use crate::layout::{fds_col as col, Strings};
 use crate::parse::fdinfo::{
     clock_name, epoll_event_names, inotify_mask_names, open_flag_names, FdInfo, FdType,
 };
@@ -16,10 +17,10 @@ use crate::parse::sockdiag::{Addr, SocketInfo};
 pub struct Packed {
     /// col::LEN numbers per descriptor, in descriptor order.
     pub nums: Vec<f64>,
-    /// Per descriptor: its target (NULL_STR when unknown), then its error when bit::ERROR.
-    pub text: String,
+    /// Per descriptor: its target (null when unknown), then its error when bit::ERROR.
+    pub text: Strings,
     /// Per descriptor, the strings its other bits announce (see `bit`).
-    pub extra: String,
+    pub extra: Strings,
     /// Descriptors whose link was refused (EACCES/EPERM): all of them means no access at all.
     pub(super) refused: usize,
     /// Whether `extra` is written (a chunk is completed when its sockets can be told).
@@ -39,7 +40,7 @@ impl Packed {
     pub(super) fn with_capacity(records: usize) -> Packed {
         Packed {
             nums: Vec::with_capacity(records * col::LEN),
-            text: String::with_capacity(records * 32),
+            text: Strings::with_capacity(records, records * 32),
             ..Packed::default()
         }
     }
@@ -92,22 +93,14 @@ impl Packed {
     /// Appends another chunk's records.
     pub(super) fn append(&mut self, other: Packed) {
         self.nums.extend_from_slice(&other.nums);
-        self.text.push_str(&other.text);
-        self.extra.push_str(&other.extra);
+        self.text.append(&other.text);
+        self.extra.append(&other.extra);
         self.refused += other.refused;
     }
 }
 
 pub(super) fn num(v: Option<u64>) -> f64 {
     v.map_or(f64::NAN, |v| v as f64)
-}
-
-pub(super) fn push_str(text: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => text.push_str(s),
-        None => text.push(NULL_STR),
-    }
-    text.push('\0');
 }
 
 /// `v` in decimal, without the formatting machinery (it runs once per descriptor).
@@ -129,31 +122,31 @@ pub(super) fn push_decimal(out: &mut String, mut v: u64) {
 
 /// family, protocol, state, localAddress, remoteAddress, path: the addresses are formatted
 /// straight into `extra`.
-pub(super) fn write_socket(extra: &mut String, s: &SocketInfo) {
+pub(super) fn write_socket(extra: &mut Strings, s: &SocketInfo) {
     // in crate::layout::fds_socket order
-    push_str(extra, Some(s.family.name()));
-    push_str(extra, Some(s.protocol));
-    push_str(extra, Some(s.state));
+    extra.push(Some(s.family.name()));
+    extra.push(Some(s.protocol));
+    extra.push(Some(s.state));
     for addr in [&s.local_address, &s.remote_address] {
         match addr {
-            Some(Addr::Ip(IpAddr::V4(ip))) => {
+            Some(Addr::Ip(IpAddr::V4(ip))) => extra.push_with(|t| {
                 let [a, b, c, d] = ip.octets();
                 for (k, octet) in [a, b, c, d].into_iter().enumerate() {
                     if k > 0 {
-                        extra.push('.');
+                        t.push('.');
                     }
-                    push_decimal(extra, u64::from(octet));
+                    push_decimal(t, u64::from(octet));
                 }
-                extra.push('\0');
-            }
-            Some(a) => {
+            }),
+            Some(Addr::Name(name)) => extra.push(Some(name)),
+            Some(a) => extra.push_with(|t| {
                 // writing to a String cannot fail
-                let _ = write!(extra, "{a}\0");
-            }
-            None => push_str(extra, None),
+                let _ = write!(t, "{a}");
+            }),
+            None => extra.push(None),
         }
     }
-    push_str(extra, s.path.as_deref());
+    extra.push(s.path.as_deref());
 }
 
 pub(super) fn json_str(out: &mut String, s: &str) {

@@ -515,58 +515,119 @@ pub fn parse_proc_net_inet(
     }
 }
 
-/// The seven space-separated columns of a /proc/net/unix row and what follows the seventh.
-fn unix_columns(line: &str) -> Option<([&str; 7], &str)> {
-    let mut cols = [""; 7];
-    let mut rest = line;
-    for col in cols.iter_mut() {
-        let t = rest.trim_start_matches(' ');
-        let end = t.find(' ').unwrap_or(t.len());
-        if end == 0 {
-            return None;
-        }
-        *col = &t[..end];
-        rest = &t[end..];
-    }
-    Some((cols, rest))
+/// The fields of an entry's first line in /proc/net/unix (net/unix/af_unix.c unix_seq_show:
+/// "%pK: %08X %08X %08X %04X %02X %5lu", then " " and the name when the socket has one).
+struct ProcUnixEntry<'a> {
+    flags: u32,
+    kind: u8,
+    st: u8,
+    inode: u64,
+    /// The name as the kernel prints it: '@' for the abstract namespace's leading NUL and for
+    /// every NUL in the name, every other byte raw (newlines too).
+    name: Option<&'a [u8]>,
 }
 
-/// Parses /proc/net/unix: no queues and no peers there, so those stay None.
+/// `line` read as the first line of an entry; None when it is not laid out exactly so (then it
+/// is the rest of the name before it, which held a newline).
+fn proc_unix_entry(line: &[u8]) -> Option<ProcUnixEntry<'_>> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    if colon == 0 || !line[..colon].iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut rest = &line[colon + 1..];
+    // " " and exactly `width` upper-case hex digits
+    let mut hex = |width: usize| -> Option<u32> {
+        let f = rest.get(..=width)?;
+        let digits = &f[1..];
+        if f[0] != b' '
+            || !digits
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b))
+        {
+            return None;
+        }
+        rest = &rest[width + 1..];
+        u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let (_refs, _proto, flags, kind, st) = (hex(8)?, hex(8)?, hex(8)?, hex(4)?, hex(2)?);
+    // " %5lu": a space, the inode right-aligned in five columns (or more digits)
+    let pad = rest.iter().skip(1).take_while(|&&b| b == b' ').count();
+    let digits = rest.get(1 + pad..)?;
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    if rest.first() != Some(&b' ') || n == 0 || pad + n < 5 {
+        return None;
+    }
+    let inode = std::str::from_utf8(&digits[..n])
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    let name = match &digits[n..] {
+        [] => None,
+        [b' ', name @ ..] => Some(name),
+        _ => return None,
+    };
+    Some(ProcUnixEntry {
+        flags,
+        kind: u8::try_from(kind).ok()?,
+        st: u8::try_from(st).ok()?,
+        inode,
+        name,
+    })
+}
+
+/// A name /proc/net/unix printed, shown as unix_name() shows what netlink gives: a name that
+/// fills sun_path (108 bytes) has its trailing '@'s dropped as padding — the file prints a
+/// NUL and a real '@' alike, so a full-length name that really ends in '@'s loses them here.
+fn proc_unix_name(printed: &[u8]) -> String {
+    const SUN_PATH_LEN: usize = 108;
+    let mut name = printed;
+    if name.first() == Some(&b'@') && name.len() >= SUN_PATH_LEN {
+        let end = name.iter().rposition(|&b| b != b'@').map_or(1, |i| i + 1);
+        name = &name[..end];
+    }
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// Parses /proc/net/unix: no queues and no peers there, so those stay None. The file prints
+/// names raw, so a name holding a newline goes on over the next lines: a line that is not laid
+/// out as an entry is joined to the name before it. (A name holding a newline followed by text
+/// laid out exactly as an entry cannot be told from two entries; netlink has no such limit.)
 pub fn parse_proc_net_unix(text: &[u8], out: &mut Vec<SocketInfo>) {
-    let text = String::from_utf8_lossy(text);
-    for line in text.lines().skip(1) {
-        // Num RefCount Protocol Flags Type St Inode [Path]; the inode is "%5lu", so one below
-        // 10000 is padded with spaces
-        let Some(([_num, _refs, _proto, flags, kind, st, inode], rest)) = unix_columns(line) else {
-            continue;
-        };
-        let (Ok(flags), Ok(kind), Ok(st), Ok(inode)) = (
-            u32::from_str_radix(flags, 16),
-            u8::from_str_radix(kind, 16),
-            u8::from_str_radix(st, 16),
-            inode.parse::<u64>(),
-        ) else {
-            continue;
-        };
-        // the path is the rest of the line after the one space that follows the inode column
-        let path = rest
-            .strip_prefix(' ')
-            .filter(|p| !p.is_empty())
-            .map(str::to_string);
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    let mut lines = body.split(|&b| b == b'\n');
+    // the header: "Num       RefCount Protocol Flags    Type St Inode Path"
+    lines.next();
+    let mut entries: Vec<(ProcUnixEntry<'_>, Option<Vec<u8>>)> = Vec::new();
+    for line in lines {
+        match proc_unix_entry(line) {
+            Some(e) => {
+                let name = e.name.map(<[u8]>::to_vec);
+                entries.push((e, name));
+            }
+            None => {
+                if let Some((_, Some(name))) = entries.last_mut() {
+                    name.push(b'\n');
+                    name.extend_from_slice(line);
+                }
+            }
+        }
+    }
+    for (e, name) in entries {
+        let path = name.map(|n| proc_unix_name(&n));
         // __SO_ACCEPTCON marks a listener; St is the socket_state (SS_CONNECTED = 3)
-        let state = if flags & 0x10000 != 0 {
+        let state = if e.flags & 0x10000 != 0 {
             "listen"
         } else {
-            match st {
+            match e.st {
                 2 => "syn-sent",
                 3 => "established",
                 _ => "unconnected",
             }
         };
         out.push(SocketInfo {
-            inode,
+            inode: e.inode,
             family: Family::Unix,
-            protocol: unix_type_name(kind),
+            protocol: unix_type_name(e.kind),
             state,
             local_address: path.clone().map(Addr::Name),
             local_port: None,
@@ -785,5 +846,63 @@ mod tests {
         assert_eq!((out[0].inode, out[0].path.as_deref()), (1165, None));
         assert_eq!(out[1].inode, 42);
         assert_eq!(out[1].path.as_deref(), Some("/run/a b.sock"));
+    }
+
+    #[test]
+    fn proc_net_unix_names_with_newlines_padding_and_odd_bytes() {
+        let padded = format!("@ks@odd{}", "@".repeat(108 - 7));
+        let mut text = b"Num       RefCount Protocol Flags    Type St Inode Path\n".to_vec();
+        // a path holding two newlines, one of them last
+        text.extend_from_slice(
+            b"000000000ad8aa99: 00000002 00000000 00010000 0001 01 106845 /tmp/we\nird\n\n",
+        );
+        // no name; then a name that starts with a newline
+        text.extend_from_slice(b"000000000ad8aa9a: 00000003 00000000 00000000 0001 03  1234\n");
+        text.extend_from_slice(
+            b"000000000ad8aa9b: 00000002 00000000 00000000 0002 01 106846 \nx\n",
+        );
+        // Node 20's padded abstract name, an invalid UTF-8 byte, a name of one \x01 byte
+        text.extend_from_slice(
+            format!("0000000000000000: 00000002 00000000 00010000 0001 01 106847 {padded}\n")
+                .as_bytes(),
+        );
+        text.extend_from_slice(
+            b"0000000000000000: 00000002 00000000 00010000 0001 01 106848 /tmp/f\xffo\n",
+        );
+        text.extend_from_slice(
+            b"0000000000000000: 00000002 00000000 00010000 0001 01 106849 \x01\n",
+        );
+        // a short abstract name ending in NULs keeps them (ss: '@')
+        text.extend_from_slice(
+            b"0000000000000000: 00000002 00000000 00010000 0001 01 106850 @x@@\n",
+        );
+        let mut out = Vec::new();
+        parse_proc_net_unix(&text, &mut out);
+        let names: Vec<(u64, Option<&str>)> =
+            out.iter().map(|s| (s.inode, s.path.as_deref())).collect();
+        assert_eq!(
+            names,
+            [
+                (106845, Some("/tmp/we\nird\n")),
+                (1234, None),
+                (106846, Some("\nx")),
+                (106847, Some("@ks@odd")),
+                (106848, Some("/tmp/f\u{fffd}o")),
+                (106849, Some("\u{1}")),
+                (106850, Some("@x@@")),
+            ]
+        );
+        assert_eq!(out[0].state, "listen");
+        assert_eq!(out[1].state, "established");
+        assert_eq!(out[2].protocol, "dgram");
+        // a line that only looks like an entry's start (too few inode columns) is part of a name
+        let odd = b"Num ...\n0000000000000000: 00000002 00000000 00010000 0001 01 106851 /a\n0: 00000002 00000000 00010000 0001 01 1 b\n";
+        out.clear();
+        parse_proc_net_unix(odd, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].path.as_deref(),
+            Some("/a\n0: 00000002 00000000 00010000 0001 01 1 b")
+        );
     }
 }
