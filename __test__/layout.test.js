@@ -89,3 +89,17 @@ test('what the probes report uses those strings (kernel truth: /proc/self/task s
   assert.equal(letter, 'R')
   assert.equal(main.state, 'running')
 })
+
+test('a string channel gives back any characters, nulls apart from every string, and never reads past its end', () => {
+  const strNull = layout.constant('strNull')
+  const odd = ['', '\0', 'a\0b\n\0', '\x01', '@x@@', 'caf\u00e9\uFFFD', '\u{1F600}\0\u{1F600}']
+  const lens = []
+  for (const s of odd) lens.push(s.length, strNull)
+  const r = layout.strings(odd.join(''), Int32Array.from(lens))
+  for (const s of odd) {
+    assert.equal(r.next(), s)
+    assert.equal(r.next(), null)
+  }
+  assert.ok(r.done())
+  assert.throws(() => r.next(), { code: 'ERR_KERNELSCOPE_INTERNAL' })
+})
