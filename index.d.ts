@@ -316,11 +316,18 @@ export interface FdSocket {
   protocol: 'tcp' | 'udp' | 'stream' | 'dgram' | 'seqpacket' | 'unknown'
   /** Connection state (inet_diag_msg.idiag_state, unix_diag_msg.udiag_state, /proc/net `st`). */
   state: SocketStateName
-  /** Local IP address ('127.0.0.1', '::1', '::ffff:127.0.0.1'); for unix the bound name (a path, '@name' for the abstract namespace) or null when unnamed. */
+  /**
+   * Local IP address ('127.0.0.1', '::1', '::ffff:127.0.0.1'); for unix the bound name or null
+   * when unnamed: a path (every byte kept, newlines too), an abstract name as ss shows it ('@',
+   * then every NUL of the name as '@': '\0ks\0a' -> '@ks@a'; a name filling all 108 bytes of
+   * sun_path loses its trailing NULs, Node 20's padding). Bytes that are not UTF-8 are U+FFFD,
+   * as fs.readlinkSync() decodes them. From /proc/net/unix, a name over several lines is joined
+   * (docs/fds.md "Names" gives that file's limits).
+   */
   localAddress: string | null
   /** Local port (inet_diag_sockid.idiag_sport); null for unix. */
   localPort: number | null
-  /** Peer IP address ('0.0.0.0' / '::' when not connected); for unix the connected peer's bound name (UNIX_DIAG_PEER resolved in the same dump), null when the peer is unnamed or unknown (always null from /proc/net/unix). */
+  /** Peer IP address ('0.0.0.0' / '::' when not connected); for unix the connected peer's bound name, shown as localAddress is (UNIX_DIAG_PEER resolved in the same dump), null when the peer is unnamed or unknown (always null from /proc/net/unix). */
   remoteAddress: string | null
   /** Peer port (idiag_dport), 0 when not connected; null for unix. */
   remotePort: number | null
@@ -370,7 +377,9 @@ export interface FdEntry {
    * readlink(/proc/<pid>/fd/<fd>): '/var/log/app.log', 'socket:[12345]', 'pipe:[678]',
    * 'anon_inode:[eventpoll]', '/tmp/x (deleted)'. For this process's own sockets it is built
    * from fstat's inode as 'socket:[<inode>]', the exact text the kernel's readlink gives,
-   * without the readlink. null when the fd vanished before it could be read.
+   * without the readlink. Every byte of a path is kept (newlines too); bytes that are not UTF-8
+   * are U+FFFD, exactly as fs.readlinkSync() decodes the same link. null when the fd vanished
+   * before it could be read.
    */
   target: string | null
   /** Inode number (st_ino from fstat, or the number in 'socket:[…]' / 'pipe:[…]'). All anon_inode fds but pidfd/io_uring share one inode. */
@@ -699,7 +708,8 @@ export interface SocketState {
   /**
    * Local address without port, as Node shows it: '127.0.0.1', '::1', '::ffff:127.0.0.1', a
    * unix path (any byte but NUL, newlines kept), an abstract name as ss shows it ('@', NULs
-   * as '@', padding to the full 108-byte sun_path dropped); null when unnamed (getsockname).
+   * as '@', padding to the full 108-byte sun_path dropped); bytes that are not UTF-8 as
+   * U+FFFD; the same text fds() gives. null when unnamed (getsockname).
    */
   localAddress: string | null
   /** null for unix sockets. */

@@ -285,7 +285,7 @@ test('names with NULs, newlines and odd bytes: every socket right in fds(), fdsS
       for (const e of inv) assert.ok(Array.isArray(e.flags) || e.error, `${label}: fd ${e.fd} has its fdinfo flags`)
     }
     const files = pid === process.pid ? own.files : pid === node.child.pid ? node.info.files : py.info.files
-    const fileNames = pid === process.pid ? nodeFiles('self') : pid === node.child.pid ? nodeFiles('node') : [path.join(dir, `py\uFFFD\nfile-${tag('py')}`)]
+    const fileNames = pid === process.pid ? nodeFiles('self') : pid === node.child.pid ? nodeFiles('node') : [path.join(dir, `py\uFFFD\nfile-${tag('py')}`), path.join(dir, `py\uFFFD\uFFFD\uFFFD\uFFFD-${tag('py')}`)]
     checkFiles(label, inv, pid, files, fileNames)
   }
 

@@ -192,6 +192,14 @@ async function main () {
   }
   const paired = process.argv.indexOf('--paired')
   if (paired !== -1) return pairedRuns(process.argv.slice(paired + 1))
+  const inter = process.argv.indexOf('--interleaved')
+  if (inter !== -1) return interleavedRun(process.argv.slice(inter + 1))
+  const interChild = process.argv.indexOf('--interleaved-child')
+  if (interChild !== -1) {
+    const [before, after, rounds] = process.argv.slice(interChild + 1)
+    process.stdout.write(JSON.stringify(await interleaved(before, after, Number(rounds))) + '\n')
+    process.exit(0)
+  }
   const sizes = [[10000, 21], [100000, 7]]
   const results = []
   const notes = []
@@ -243,19 +251,23 @@ async function main () {
   }
 }
 
-// `--paired BEFORE.node AFTER.node [pairs] [label]`: the same 10,000-fd measurement in
-// children loading one build or the other (KERNELSCOPE_BINARY), alternated (ABBA...), to
-// compare two builds of the addon on a shared machine; writes bench/results/fds-paired.md
-// with --write.
+// `--paired BEFORE AFTER [pairs] [label]`: the same 10,000-fd measurement in children loading
+// one build or the other, alternated (ABBA...), to compare two builds on a shared machine;
+// writes bench/results/fds-paired.md with --write. BEFORE and AFTER are .node files (loaded
+// through KERNELSCOPE_BINARY by this checkout's lib/) or checkouts (each measured by its own
+// bench/fds.js, lib/ and addon: for a change to the JS side too).
 async function pairedRuns ([before, after, pairs = '3', label = 'before / after']) {
   const rows = []
   const order = []
   for (let p = 0; p < Number(pairs); p++) order.push(...(p % 2 === 0 ? ['before', 'after'] : ['after', 'before']))
   for (const which of order) {
     const bin = which === 'before' ? before : after
+    const tree = fs.statSync(bin).isDirectory()
+    const script = tree ? path.join(path.resolve(bin), 'bench', 'fds.js') : __filename
+    const env = tree ? { ...process.env } : { ...process.env, KERNELSCOPE_BINARY: bin }
+    if (tree) delete env.KERNELSCOPE_BINARY
     const cmd = 'ulimit -n 15000 && exec "$0" "$1" --child 10000 21'
-    const r = spawnSync('sh', ['-c', cmd, process.execPath, __filename],
-      { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, KERNELSCOPE_BINARY: bin } })
+    const r = spawnSync('sh', ['-c', cmd, process.execPath, script], { encoding: 'utf8', maxBuffer: 1 << 26, env })
     if (r.status !== 0) throw new Error(`child (${which}) failed:\n${r.stderr}`)
     rows.push({ which, ...JSON.parse(r.stdout.trim().split('\n').pop()) })
   }
@@ -276,6 +288,63 @@ async function pairedRuns ([before, after, pairs = '3', label = 'before / after'
   if (process.argv.includes('--write')) {
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true })
     fs.writeFileSync(path.join(__dirname, 'results', 'fds-paired.md'), out)
+  }
+}
+
+// `--interleaved BEFORE_DIR AFTER_DIR [rounds] [label]`: both checkouts loaded in one process
+// holding 10,000 fds (two addons, each with its own lib/), their calls alternated within every
+// round (ABBA), so that the load of a shared machine, which moves over seconds, falls on both
+// alike: a finer comparison than --paired's separate processes, for a change of a few percent.
+// Prints medians and the median of the per-round ratios; writes bench/results/fds-interleaved.md
+// with --write.
+async function interleaved (before, after, rounds) {
+  await setup(10000)
+  const builds = { before: require(path.resolve(before)), after: require(path.resolve(after)) }
+  const ops = {
+    fdsSync: (ks) => ks.fdsSync(),
+    fds: (ks) => ks.fds(),
+    fdinfo: (ks) => ks.fdsSync({ fdinfo: true }),
+    noSockets: (ks) => ks.fdsSync({ sockets: false })
+  }
+  const t = {}
+  for (const which of Object.keys(builds)) for (const op of Object.keys(ops)) t[`${which}.${op}`] = []
+  for (const ks of Object.values(builds)) for (const op of Object.values(ops)) await op(ks) // warm-up
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, op] of Object.entries(ops)) {
+      const order = r % 2 === 0 ? ['before', 'after', 'after', 'before'] : ['after', 'before', 'before', 'after']
+      for (const which of order) {
+        const t0 = now()
+        await op(builds[which])
+        t[`${which}.${name}`].push(now() - t0)
+      }
+    }
+  }
+  return { total: builds.after.fdCount(), rounds, t }
+}
+
+async function interleavedRun ([before, after, rounds = '40', label = 'before / after']) {
+  const cmd = 'ulimit -n 15000 && exec "$0" "$1" --interleaved-child "$2" "$3" "$4"'
+  const r = spawnSync('sh', ['-c', cmd, process.execPath, __filename, before, after, rounds], { encoding: 'utf8', maxBuffer: 1 << 26 })
+  if (r.status !== 0) throw new Error(`child failed:\n${r.stderr}`)
+  const { total, t } = JSON.parse(r.stdout.trim().split('\n').pop())
+  const names = [['fds', '`fds()`'], ['fdsSync', '`fdsSync()`'], ['noSockets', '`fdsSync({ sockets: false })`'], ['fdinfo', '`fdsSync({ fdinfo: true })`']]
+  const lines = ['| call | before ms (median) | after ms (median) | after / before (medians) | after / before (median of rounds) |', '| --- | --- | --- | --- | --- |']
+  for (const [k, title] of names) {
+    const b = t[`before.${k}`]
+    const a = t[`after.${k}`]
+    // each round measured each build twice: its ratio is the sum of the after calls over the before calls
+    const perRound = []
+    for (let i = 0; i + 1 < a.length; i += 2) perRound.push((a[i] + a[i + 1]) / (b[i] + b[i + 1]))
+    lines.push(`| ${title} | ${f(median(b))} | ${f(median(a))} | ${(median(a) / median(b)).toFixed(2)}x | ${median(perRound).toFixed(2)}x |`)
+  }
+  const out = `# Descriptor inventory: two builds interleaved in one process (${label})\n\n` +
+    `Machine: ${os.cpus().length} CPUs, Linux ${os.release()}, Node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ${new Date().toISOString()}. ` +
+    `One child holding ${total} fds (2,000 TCP sockets) loads both checkouts; ${rounds} rounds, each calling every form ` +
+    'four times, the builds alternated (ABBA, then BAAB). Lower is better.\n\n' + lines.join('\n') + '\n'
+  process.stdout.write(out)
+  if (process.argv.includes('--write')) {
+    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true })
+    fs.writeFileSync(path.join(__dirname, 'results', 'fds-interleaved.md'), out)
   }
 }
 

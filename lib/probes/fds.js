@@ -17,6 +17,15 @@ const SOCK = supported
   ? layout('fdsSocket', ['FAMILY', 'PROTOCOL', 'STATE', 'LOCAL_ADDRESS', 'REMOTE_ADDRESS', 'PATH'])
   : null
 const TYPES = supported ? enumStrings('fdTypes') : []
+/** fdinfo details, one JSON object the addon writes (src/fds/pack.rs fdinfo_json). */
+function fdinfo (json) {
+  try {
+    return JSON.parse(json)
+  } catch (err) {
+    throw internalError(`the addon wrote fdinfo details that are not JSON (${err.message})`)
+  }
+}
+
 // `text` holds each descriptor's target (and its error when BIT_ERROR); `extra` the strings
 // its other bits announce, in the order LATE_ERROR, SOCKET (SOCK.LEN, in SOCK order),
 // SOCKET_ERROR, FDINFO
@@ -54,7 +63,7 @@ function unpack (packed) {
       }
     }
     if (bits & BIT.SOCKET_ERROR) socketError = extra.next()
-    if (bits & BIT.FDINFO) info = JSON.parse(extra.next())
+    if (bits & BIT.FDINFO) info = fdinfo(extra.next())
     out[i] = {
       fd: nums[b + C.FD],
       type: TYPES[nums[b + C.TYPE]] || 'unknown',
