@@ -211,6 +211,15 @@ export type ThreadRole =
   | 'worker-thread'
   | 'other'
 
+export type ThreadRoleSource =
+  | 'tid'
+  | 'name'
+  | 'registered'
+  | 'pool-probe'
+  | 'pool-stack'
+  | 'boot-order'
+  | 'inferred'
+
 export type ThreadState =
   | 'running' | 'sleeping' | 'disk-sleep' | 'stopped' | 'tracing-stop' | 'zombie' | 'dead'
   | 'idle' | 'parked' | 'waking' | 'wakekill' | 'unknown'
@@ -238,14 +247,32 @@ export interface ThreadInfo {
   /** Thread name, 15 bytes at most (task/<tid>/stat comm). */
   name: string
   /**
-   * Node's use of the thread. From the thread name where Node sets one (Node >= 22 names
-   * libuv workers and the delayed-task scheduler, Node 24 all of them); on Node 20, where every
-   * thread is called "node", inferred from Node's boot order (scheduler, --v8-pool-size
-   * platform workers, signal inspector), libuv's pool being created as one run of
-   * UV_THREADPOOL_SIZE threads, and worker_threads blocking in epoll_wait when idle. Threads
-   * kernelscope itself saw run threadpool work, or was loaded on as a worker, are certain.
+   * Node's use of the thread; `roleSource` says what it rests on. From the thread name where
+   * Node sets one (Node >= 22 names libuv workers and the delayed-task scheduler, Node 24 and 26
+   * all of them). On Node 20, where every thread is called "node": the boot threads from
+   * Node's boot order (scheduler, --v8-pool-size platform workers, signal inspector); the libuv
+   * pool from a probe task kernelscope queues on the pool (the first threads() call queues
+   * UV_THREADPOOL_SIZE of them and waits up to 250 ms for idle pool threads to take one) and
+   * from the stacks of the other threads (a thread whose stack starts in the function the
+   * probe's thread started in, libuv's worker loop, is a pool thread, idle or blocked in its
+   * work). A pool thread that neither reaches (running, or its syscall file refused) is
+   * inferred from libuv creating its pool as one run of UV_THREADPOOL_SIZE threads started
+   * together. A thread that kernelscope was loaded in as a worker_threads environment is
+   * 'worker-thread'; a thread whose stack starts elsewhere (a worker_thread's, whether it is
+   * parked in Atomics.wait or busy) is never 'libuv-worker'; other unnamed threads are
+   * 'worker-thread' when they sit in epoll_wait (their own event loop), else 'other'.
    */
   role: ThreadRole
+  /**
+   * What `role` rests on: 'tid' (the main thread: its tid is the pid), 'name' (the thread's
+   * name), 'registered' (kernelscope was loaded in its worker_threads environment),
+   * 'pool-probe' (it ran kernelscope's probe task from the libuv pool), 'pool-stack' (its stack
+   * starts where the probe's thread's does), 'boot-order' (Node 20: its place among the threads
+   * Node starts at boot), 'inferred' (the rest: the pool as one run of threads started
+   * together, epoll_wait, or nothing known: 'other'). All but 'boot-order' and 'inferred' are
+   * certain.
+   */
+  roleSource: ThreadRoleSource
   /** Scheduler state (task/<tid>/stat field 3). */
   state: ThreadState
   /** CPU time (task/<tid>/stat utime/stime, clock-tick resolution, usually 10 ms). */
@@ -254,8 +281,19 @@ export interface ThreadInfo {
   contextSwitches: { voluntary: number | null, involuntary: number | null }
   /** Time runnable but waiting for a CPU (task/<tid>/schedstat field 2). */
   runqueueWaitMs: number | null
-  /** The syscall the thread is blocked in; null when it is running or not in a syscall, or when `syscalls: false`. */
+  /**
+   * The syscall the thread is blocked in; null when it is running or not in a syscall, when
+   * `syscalls: false`, or when it is unknown: then `syscallError` says why.
+   */
   syscall: ThreadSyscall | null
+  /**
+   * Why `syscall` is unknown: task/<tid>/syscall could not be read, as 'ERRNO: path' (e.g.
+   * 'EACCES: /proc/self/task/123/syscall' in a process that is not dumpable, as after
+   * process.setuid(): its /proc files then belong to root and the syscall file is mode 0400).
+   * null when it was read (then `syscall: null` means running or not in a syscall) and when
+   * `syscalls: false`.
+   */
+  syscallError: string | null
   /** Kernel function it sleeps in, e.g. 'wait_for_partner', 'do_epoll_wait' (task/<tid>/wchan); null when running or hidden. */
   wchan: string | null
 }
@@ -276,6 +314,9 @@ export interface ThreadsOptions {
 /**
  * One entry per thread of this process, in creation order. Synchronous on purpose: it must
  * answer while the libuv threadpool is saturated. A thread that exits mid-scan is left out.
+ * On Node 20 the first call that finds enough unnamed threads for a pool queues probe tasks
+ * on the pool and waits for them: up to 100 ms when no pool thread is free (a saturated
+ * pool), up to 250 ms in all (see `ThreadInfo.role`); later calls do not wait.
  */
 export function threads(options?: ThreadsOptions): ThreadInfo[]
 

@@ -72,6 +72,7 @@ test('the enum strings the addon uses are the ones index.d.ts declares', () => {
   assert.deepEqual([...enums.fdTypes].sort(), unionOf(dts, 'FdType'))
   assert.deepEqual([...new Set(enums.tcpStates)].sort(), unionOf(dts, 'SocketStateName'))
   assert.deepEqual([...enums.threadRoles].sort(), unionOf(dts, 'ThreadRole'))
+  assert.deepEqual([...enums.roleSources].sort(), unionOf(dts, 'ThreadRoleSource'))
   assert.deepEqual([...enums.threadStates].sort(), unionOf(dts, 'ThreadState'))
 })
 
@@ -79,6 +80,7 @@ test('what the probes report uses those strings (kernel truth: /proc/self/task s
   const { enums } = layout.declared()
   for (const t of ks.threads({ syscalls: false })) {
     assert.ok(enums.threadRoles.includes(t.role), t.role)
+    assert.ok(enums.roleSources.includes(t.roleSource), t.roleSource)
     assert.ok(enums.threadStates.includes(t.state), t.state)
   }
   for (const e of ks.fdsSync({ sockets: false })) assert.ok(enums.fdTypes.includes(e.type), e.type)

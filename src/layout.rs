@@ -224,7 +224,7 @@ slots! {
 /// LoopMonitor: the largest history size.
 pub const LOOP_MAX_HISTORY: u32 = 1 << 20;
 
-/// Thread roles threads() reports (src/threads.rs).
+/// Thread roles threads() reports (src/threads/roles.rs).
 pub mod thread_role {
     pub const MAIN: &str = "main";
     pub const LIBUV_WORKER: &str = "libuv-worker";
@@ -241,6 +241,27 @@ pub mod thread_role {
         SIGNAL_INSPECTOR,
         WORKER_THREAD,
         OTHER,
+    ];
+}
+
+/// What a thread's role rests on (threads() `roleSource`, src/threads/roles.rs).
+pub mod role_source {
+    /// The main thread: its tid is the process id.
+    pub const TID: &str = "tid";
+    /// The thread's name, set by Node, libuv or kernelscope.
+    pub const NAME: &str = "name";
+    /// kernelscope was loaded in the thread's worker_threads environment.
+    pub const REGISTERED: &str = "registered";
+    /// The thread ran kernelscope's probe task from the libuv threadpool.
+    pub const POOL_PROBE: &str = "pool-probe";
+    /// The thread's stack starts in the function the probe's thread started in.
+    pub const POOL_STACK: &str = "pool-stack";
+    /// Node 20: its place among the threads Node starts at boot.
+    pub const BOOT_ORDER: &str = "boot-order";
+    /// Inferred: the pool as one run of threads started together, epoll_wait, or nothing.
+    pub const INFERRED: &str = "inferred";
+    pub const ALL: [&str; 7] = [
+        TID, NAME, REGISTERED, POOL_PROBE, POOL_STACK, BOOT_ORDER, INFERRED,
     ];
 }
 
@@ -371,6 +392,8 @@ pub fn layouts_json() -> String {
     json_list(&mut o, &tcp_states());
     o.push_str(",\"threadRoles\":");
     json_list(&mut o, &thread_role::ALL);
+    o.push_str(",\"roleSources\":");
+    json_list(&mut o, &role_source::ALL);
     o.push_str(",\"threadStates\":");
     json_list(&mut o, &THREAD_STATES);
     o.push_str(",\"tcpFields\":");

@@ -181,8 +181,8 @@ proptest! {
     #[test]
     fn syscall_line_round_trips(nr in 0i64..1024, args in proptest::array::uniform6(any::<u64>()), sp in any::<u64>(), pc in any::<u64>()) {
         let text = format!("{nr} {} 0x{sp:x} 0x{pc:x}\n", args.iter().map(|a| format!("0x{a:x}")).collect::<Vec<_>>().join(" "));
-        prop_assert_eq!(parse_syscall_line(text.as_bytes()), Some(SyscallLine::InSyscall { nr, args }));
-        prop_assert_eq!(parse_syscall_line(format!("-1 0x{sp:x} 0x{pc:x}\n").as_bytes()), Some(SyscallLine::NotInSyscall));
+        prop_assert_eq!(parse_syscall_line(text.as_bytes()), Some(SyscallLine::InSyscall { nr, args, sp: Some(sp) }));
+        prop_assert_eq!(parse_syscall_line(format!("-1 0x{sp:x} 0x{pc:x}\n").as_bytes()), Some(SyscallLine::NotInSyscall { sp: Some(sp) }));
         // a line cut before its sixth argument is no answer (never zeros taken for arguments)
         let cut = text.find(&format!(" 0x{:x}", args[5])).unwrap_or(0);
         if cut > 0 {

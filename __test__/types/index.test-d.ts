@@ -9,7 +9,7 @@ import {
   prometheus, opentelemetry, explain, attribute, processInfo, middleware, sentinel
 } from '../../index.js'
 import type {
-  Sample, ThreadInfo, ThreadRole, ThreadState, FdEntry, FdType, LoopStats, LoopIteration,
+  Sample, ThreadInfo, ThreadRole, ThreadRoleSource, ThreadState, FdEntry, FdType, LoopStats, LoopIteration,
   SocketState, SocketStateName, FdSummary, ExplainReport, WaitKind, ProcessInfo, HttpMiddleware
 } from '../../index.js'
 
@@ -39,6 +39,10 @@ const role: ThreadRole = ts[0].role
 const state: ThreadState = ts[0].state
 expectType<string>(role)
 expectType<string>(state)
+const source: ThreadRoleSource = ts[0].roleSource
+expectType<string>(source)
+const first = ts[0]
+exact<string | null, typeof first.syscallError>(true)
 // @ts-expect-error syscalls is a boolean
 threads({ syscalls: 1 })
 

@@ -41,7 +41,7 @@ function render ({ info, threads, fds }, width) {
   if (info.readCalls !== null) line(`  io      ${info.readCalls} read / ${info.writeCalls} write syscalls, ${bytes(info.readChars)} / ${bytes(info.writeChars)}`)
   line()
   line(`THREADS ${threads.length}`)
-  const trows = threads.map((t) => [t.tid, t.name, t.role, t.state, t.syscall ? t.syscall.name || `#${t.syscall.nr}` : '-', t.wchan || '-',
+  const trows = threads.map((t) => [t.tid, t.name, t.role, t.state, t.syscall ? t.syscall.name || `#${t.syscall.nr}` : (t.syscallError ? '?' : '-'), t.wchan || '-',
     t.syscall ? t.syscall.target || '' : ''])
   out.push(...table(['TID', 'NAME', 'ROLE', 'STATE', 'SYSCALL', 'WCHAN', 'TARGET'], trows, width, [7, 15, 12, 10, 14, 16]))
   line()

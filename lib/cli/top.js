@@ -30,7 +30,7 @@ function frame (data, prev, atMs) {
   for (const t of threads) {
     byState[t.state] = (byState[t.state] || 0) + 1
     byRole[t.role] = (byRole[t.role] || 0) + 1
-    const name = t.syscall ? t.syscall.name || `#${t.syscall.nr}` : 'running/none'
+    const name = t.syscall ? t.syscall.name || `#${t.syscall.nr}` : (t.syscallError ? 'unknown' : 'running/none')
     syscalls[name] = (syscalls[name] || 0) + 1
   }
   let send = 0
@@ -62,7 +62,7 @@ function frame (data, prev, atMs) {
       byState,
       byRole,
       syscalls,
-      list: threads.map((t) => ({ tid: t.tid, name: t.name, role: t.role, state: t.state, syscall: t.syscall ? t.syscall.name : null, target: t.syscall ? t.syscall.target : null, wchan: t.wchan }))
+      list: threads.map((t) => ({ tid: t.tid, name: t.name, role: t.role, state: t.state, syscall: t.syscall ? t.syscall.name : null, syscallError: t.syscallError, target: t.syscall ? t.syscall.target : null, wchan: t.wchan }))
     },
     descriptors: { count: fds.length, byType: countByType(fds) },
     sockets: { count: sockets, sendQueueBytes: send, recvQueueBytes: recv }
@@ -84,7 +84,7 @@ function screen (f, width, height, intervalS, n) {
   line(`  threads ${f.threads.count}: ${pairs(f.threads.byState)}`)
   line(`  in syscalls: ${pairs(f.threads.syscalls)}`)
   line()
-  const rows = f.threads.list.map((t) => [t.tid, t.name, t.role, t.state, t.syscall || '-', t.target || t.wchan || ''])
+  const rows = f.threads.list.map((t) => [t.tid, t.name, t.role, t.state, t.syscall || (t.syscallError ? '?' : '-'), t.target || t.wchan || ''])
   const lines = table(['TID', 'NAME', 'ROLE', 'STATE', 'SYSCALL', 'TARGET/WCHAN'], rows, width, [7, 15, 12, 10, 14])
   const room = Math.max(2, height - out.length - 1)
   out.push(...lines.slice(0, room))

@@ -6,4 +6,5 @@ pub mod tcp_info;
 #[rustfmt::skip]
 pub mod syscall_names;
 pub mod fdinfo;
+pub mod maps;
 pub mod sockdiag;

@@ -6,12 +6,28 @@ use super::syscall_names;
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyscallLine {
     Running,
-    /// Blocked, but not inside a system call (e.g. a page fault).
-    NotInSyscall,
+    /// Blocked, but not inside a system call (e.g. a page fault); `sp` is its user stack
+    /// pointer.
+    NotInSyscall {
+        sp: Option<u64>,
+    },
+    /// Inside syscall `nr`; `sp` is the user stack pointer the call was made with (None on a
+    /// kernel that prints no more than the arguments).
     InSyscall {
         nr: i64,
         args: [u64; 6],
+        sp: Option<u64>,
     },
+}
+
+impl SyscallLine {
+    /// The thread's user stack pointer, when the kernel gave one (not while it runs).
+    pub fn sp(&self) -> Option<u64> {
+        match self {
+            SyscallLine::Running => None,
+            SyscallLine::NotInSyscall { sp } | SyscallLine::InSyscall { sp, .. } => *sp,
+        }
+    }
 }
 
 fn hex(s: &str) -> Option<u64> {
@@ -26,13 +42,15 @@ pub fn parse_syscall_line(text: &[u8]) -> Option<SyscallLine> {
     let mut it = s.split_ascii_whitespace();
     let nr: i64 = it.next()?.parse().ok()?;
     if nr < 0 {
-        return Some(SyscallLine::NotInSyscall);
+        let sp = it.next().and_then(hex);
+        return Some(SyscallLine::NotInSyscall { sp });
     }
     let mut args = [0u64; 6];
     for a in args.iter_mut() {
         *a = hex(it.next()?)?;
     }
-    Some(SyscallLine::InSyscall { nr, args })
+    let sp = it.next().and_then(hex);
+    Some(SyscallLine::InSyscall { nr, args, sp })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +134,9 @@ mod tests {
         assert_eq!(parse_syscall_line(b"running\n"), Some(SyscallLine::Running));
         assert_eq!(
             parse_syscall_line(b"-1 0x7ffc2f0e2f48 0x7f27c2d1f3ad\n"),
-            Some(SyscallLine::NotInSyscall)
+            Some(SyscallLine::NotInSyscall {
+                sp: Some(0x7ffc2f0e2f48)
+            })
         );
         // a Node 20 libuv worker blocked opening a FIFO (Linux 6.18, x86-64)
         let l = parse_syscall_line(
@@ -126,8 +146,15 @@ mod tests {
             l,
             Some(SyscallLine::InSyscall {
                 nr: 257,
-                args: [0xffffff9c, 0x5a6b1c0, 0x80000, 0, 0, 0]
+                args: [0xffffff9c, 0x5a6b1c0, 0x80000, 0, 0, 0],
+                sp: Some(0x7f27b27fbce8)
             })
+        );
+        assert_eq!(l.and_then(|l| l.sp()), Some(0x7f27b27fbce8));
+        // an older format without sp and pc still parses, without a stack pointer
+        assert_eq!(
+            parse_syscall_line(b"202 0x1 0x2 0x3 0x4 0x5 0x6\n").and_then(|l| l.sp()),
+            None
         );
         assert_eq!(parse_syscall_line(b"0 0x1\n"), None);
         assert_eq!(parse_syscall_line(b""), None);

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 use crate::layout::sampler_episode as slot;
 use crate::sys;
-use crate::threads::RoleHints;
+use crate::threads::{collect_threads, pool, Prober, RoleHints, ThreadsOptions};
 use ring::{Observation, Ring};
 use watch::{observe, open_watched, wanted, Roster, Watched};
 
@@ -263,9 +263,25 @@ pub fn sampler_start(env: Env, interval_ms: f64, hints: RoleHints) -> Result<boo
         g.ring.dropped = dropped;
         g.ring_epoch += 1;
     }
-    g.hints = Some(hints);
+    g.hints = Some(hints.clone());
     g.wants.entry(tid).or_default().push(interval);
-    Ok(ensure_running(&mut g))
+    let running = ensure_running(&mut g);
+    drop(g);
+    // until a probe has run on the pool, one is queued (waited for up to 50 ms, then withdrawn):
+    // from its thread's stack the sampler tells the pool's threads apart on Node 20
+    if !hints.pool_named() && pool::entry().is_none() {
+        let opts = ThreadsOptions {
+            syscalls: false,
+            pid: None,
+            hints,
+        };
+        let prober = Prober {
+            env: &env,
+            whole_pool: false,
+        };
+        let _ = collect_threads(&opts, Some(&prober));
+    }
+    Ok(running)
 }
 
 /// Withdraws one `samplerStart(interval_ms)` of the calling thread; the thread stops with the

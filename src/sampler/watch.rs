@@ -132,7 +132,7 @@ pub fn observe(w: &mut Watched, buf: &mut [u8]) -> bool {
                 wchan: None,
             }
         }
-        Some(SyscallLine::InSyscall { nr, args }) => {
+        Some(SyscallLine::InSyscall { nr, args, .. }) => {
             let same = w.seen.as_ref().is_some_and(|s| s.call == Some((nr, args)));
             w.same = if same { w.same.saturating_add(1) } else { 0 };
             if same && w.stale + 1 < REVERIFY {
@@ -158,7 +158,7 @@ pub fn observe(w: &mut Watched, buf: &mut [u8]) -> bool {
             }
         }
         // blocked outside a syscall (a page fault, stopped), or no syscall file to read
-        Some(SyscallLine::NotInSyscall) | None => {
+        Some(SyscallLine::NotInSyscall { .. }) | None => {
             w.same = 0;
             let Some((state, wchan)) = state_and_wchan(w, buf) else {
                 return false;
@@ -217,7 +217,7 @@ fn pool_tids(hints: &RoleHints, own: i32) -> Vec<i32> {
         pid: None,
         hints: hints.clone(),
     };
-    match collect_threads(&opts) {
+    match collect_threads(&opts, None) {
         Ok(list) => list
             .into_iter()
             .filter(|t| t.role == thread_role::LIBUV_WORKER && t.tid != own)
