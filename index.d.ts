@@ -316,7 +316,9 @@ export interface ThreadsOptions {
  * answer while the libuv threadpool is saturated. A thread that exits mid-scan is left out.
  * On Node 20 the first call that finds enough unnamed threads for a pool queues probe tasks
  * on the pool and waits for them: up to 100 ms when no pool thread is free (a saturated
- * pool), up to 250 ms in all (see `ThreadInfo.role`); later calls do not wait.
+ * pool), up to 250 ms in all (see `ThreadInfo.role`). While some unnamed thread is still
+ * unexplained, a later call probes again, waiting up to 50 ms, at most once a second, then
+ * every 2, 4, ... 60 s. Probes no pool thread took are withdrawn before the call returns.
  */
 export function threads(options?: ThreadsOptions): ThreadInfo[]
 

@@ -132,3 +132,46 @@ test('a process that is not dumpable (setuid): syscall unknown with its reason, 
   assert.equal(blocked.syscall, null)
   assert.match(blocked.syscallError, /^EACCES/)
 })
+
+test('threads() in a worker while the pool is saturated: terminate() is not held up by its probes', { timeout: 60000 }, async () => {
+  // probes no pool thread took are withdrawn before threads() returns; one left queued would
+  // make the worker's teardown wait for the pool (here: for ever, the FIFOs being released only
+  // after terminate())
+  const dir = tmpdir()
+  const fifos = [mkfifo(dir, 'a.fifo'), mkfifo(dir, 'b.fifo')]
+  const script = `
+    const fs = require('node:fs')
+    const { Worker } = require('node:worker_threads')
+    const fifos = ${JSON.stringify(fifos)}
+    const reads = fifos.map((f) => new Promise((resolve) => fs.readFile(f, () => resolve())))
+    const blocked = () => fs.readdirSync('/proc/self/task').filter((t) => {
+      try { return fs.readFileSync('/proc/self/task/' + t + '/wchan', 'latin1') === 'wait_for_partner' } catch { return false }
+    }).length
+    const wait = async () => { while (blocked() < 2) await new Promise((resolve) => setTimeout(resolve, 20)) }
+    wait().then(() => {
+      const w = new Worker('const ks = require(' + JSON.stringify(${JSON.stringify(path.join(__dirname, '..'))}) + '); ks.threads(); require("node:worker_threads").parentPort.postMessage(ks.threads().length)', { eval: true })
+      w.once('message', async () => {
+        const t0 = Date.now()
+        await w.terminate()
+        const ms = Date.now() - t0
+        for (const f of fifos) fs.writeFileSync(f, 'x')
+        await Promise.all(reads)
+        console.log(JSON.stringify({ terminateMs: ms }))
+      })
+    })
+  `
+  const child = spawnChild(process.execPath, ['-e', script], { env: { ...process.env, UV_THREADPOOL_SIZE: '2' }, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30000)
+  try {
+    await child.closed
+  } finally {
+    clearTimeout(timer)
+    await stopChild(child)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  assert.equal(child.exitCode, 0, `the child finished by itself (it is killed after 30 s): ${out}`)
+  const { terminateMs } = JSON.parse(out)
+  assert.ok(terminateMs < 10000, `terminate() took ${terminateMs} ms`)
+})

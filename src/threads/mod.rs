@@ -95,11 +95,11 @@ pub struct ThreadInfo {
 }
 
 /// How threads() may learn the pool's threads (pool.rs): it queues probe tasks on the pool of
-/// the calling environment's loop.
+/// the calling environment's loop and waits for them (never past the call).
 pub struct Prober<'a> {
     pub env: &'a Env,
-    /// Bursts of `threadpool_size` probes, the first waited for (threads()); else a single
-    /// probe, never waited for, until the first has run (the wait sampler's start).
+    /// Bursts of `threadpool_size` probes, the first waited for up to 250 ms (threads()); else a
+    /// single probe waited for up to 50 ms, until one has run (the wait sampler's start).
     pub whole_pool: bool,
 }
 
@@ -219,8 +219,8 @@ fn task_dir(pid: Option<i32>) -> String {
 }
 
 /// What is known of each of our threads' place in the pool: kept verdicts, a probe burst when
-/// nothing is known yet (waited for) or some thread is still unexplained (not waited for), and
-/// the stacks of the threads no verdict covers.
+/// no probe has run yet or some thread is still unexplained, and the stacks of the threads no
+/// verdict covers.
 fn own_pool_evidence(
     raw: &[RawThread],
     hints: &RoleHints,
@@ -270,15 +270,31 @@ fn own_pool_evidence(
     // start the pool rather than find it
     let could_be = known < size && known + unexplained(&ev) >= size;
     if let (Some(p), true, None) = (prober, could_be, pool::entry()) {
-        if p.whole_pool {
-            pool::probe(p.env, size, known == 0);
+        if !p.whole_pool {
+            pool::probe(p.env, 1, pool::SHORT_BURST);
+        } else if known == 0 {
+            pool::probe(p.env, size, pool::FIRST_BURST);
         } else {
-            pool::probe(p.env, 1, false);
+            pool::probe(p.env, size, pool::SHORT_BURST);
         }
         ev = from_verdicts();
     }
-    if let Some(entry) = pool::entry() {
-        let mut maps = None;
+    let mut maps = None;
+    let entry = pool::entry().filter(|_| {
+        // the entry must differ from those of Node's platform threads (never pool threads)
+        pool::entry_distinct().or_else(|| {
+            let maps = maps.get_or_insert_with(|| pool::own_maps().unwrap_or_default());
+            let others: Vec<pool::StackEntry> = raw
+                .iter()
+                .enumerate()
+                .filter(|&(i, t)| t.tid != me && !candidate[i] && role_from_name(&t.name).is_none())
+                .filter_map(|(_, t)| t.line.as_ref().and_then(SyscallLine::sp))
+                .filter_map(|sp| pool::stack_entry(sp, maps))
+                .collect();
+            pool::check_distinct(&others)
+        }) == Some(true)
+    });
+    if let Some(entry) = entry {
         for (i, t) in raw.iter().enumerate() {
             let Some(sp) = t.line.as_ref().and_then(SyscallLine::sp) else {
                 continue;
@@ -300,7 +316,7 @@ fn own_pool_evidence(
         // threads still unexplained (running, or unreadable): a later burst may reach them
         if let Some(p) = prober.filter(|p| p.whole_pool) {
             if pool::known_count() < size && unexplained(&ev) > 0 {
-                pool::probe(p.env, size, false);
+                pool::probe(p.env, size, pool::SHORT_BURST);
             }
         }
     }

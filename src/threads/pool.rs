@@ -3,7 +3,8 @@
 //!
 //! - A probe task queued on the pool (napi async work: its execute runs on a pool thread)
 //!   records the tid it ran on. Probes come in bursts of `threadpool_size` that wait for each
-//!   other briefly, so that each idle pool thread takes one.
+//!   other briefly, so that each idle pool thread takes one; the call that queued them waits
+//!   too, then withdraws the probes no thread took (none is left queued behind a busy pool).
 //! - The first probe also records its thread's *stack entry*: the outermost code address on
 //!   its stack and that address's distance from the top of the stack mapping. glibc and musl
 //!   keep a thread's start routine in its descriptor at the top of its stack, so for a pool
@@ -18,11 +19,10 @@
 //! pool to be among them.
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use napi::{Env, Task};
+use napi::Env;
 use once_cell::sync::Lazy;
 
 use crate::parse::maps::{is_code, mapping_of, parse_maps, Mapping};
@@ -32,12 +32,27 @@ use crate::sys;
 /// How much of a stack, from its top, is searched for the entry (the descriptor and the first
 /// frames: a few KiB with glibc).
 const STACK_TOP_BYTES: u64 = 16 * 1024;
-/// A burst no probe has joined ends after this (the pool is busy, or slow to wake)...
-const FIRST_WAIT_MS: f64 = 100.0;
-/// ...one that probes have joined, this long after the last one joined...
-const NEXT_WAIT_MS: f64 = 50.0;
-/// ...and any burst after this.
-const MAX_WAIT_MS: f64 = 250.0;
+/// How long a burst waits for probes to join: with none joined yet, after the last one
+/// joined, in all (ms). Then the probes no pool thread has taken are withdrawn.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    pub first_ms: f64,
+    pub next_ms: f64,
+    pub max_ms: f64,
+}
+
+/// threads()' first burst: long enough for idle pool threads to wake on a loaded machine.
+pub const FIRST_BURST: Patience = Patience {
+    first_ms: 100.0,
+    next_ms: 50.0,
+    max_ms: 250.0,
+};
+/// Later bursts, and the wait sampler's single probe: short.
+pub const SHORT_BURST: Patience = Patience {
+    first_ms: 20.0,
+    next_ms: 20.0,
+    max_ms: 50.0,
+};
 /// Bursts after the first are spaced by a delay doubling from the first to the second.
 const BACKOFF_MS: (f64, f64) = (1_000.0, 60_000.0);
 /// The most probes in one burst.
@@ -73,6 +88,7 @@ struct Burst {
     started: usize,
     begun_ms: f64,
     last_ms: f64,
+    patience: Patience,
     closed: bool,
 }
 
@@ -83,12 +99,13 @@ impl Burst {
     }
 
     fn deadline(&self) -> f64 {
+        let p = self.patience;
         let end = if self.started == 0 {
-            self.begun_ms + FIRST_WAIT_MS
+            self.begun_ms + p.first_ms
         } else {
-            self.last_ms + NEXT_WAIT_MS
+            self.last_ms + p.next_ms
         };
-        end.min(self.begun_ms + MAX_WAIT_MS)
+        end.min(self.begun_ms + p.max_ms)
     }
 }
 
@@ -97,6 +114,9 @@ struct State {
     pid: i32,
     seen: HashMap<i32, Seen>,
     entry: Option<StackEntry>,
+    /// Whether the entry tells pool threads apart: no thread known not to be one (Node's
+    /// platform threads) has it. None until checked.
+    distinct: Option<bool>,
     burst: Option<Burst>,
     bursts: u64,
     next_burst_ms: f64,
@@ -131,6 +151,23 @@ pub fn verdict(tid: i32, start_ticks: u64) -> Option<Verdict> {
 /// The probe's stack entry, once a probe has run.
 pub fn entry() -> Option<StackEntry> {
     lock().entry
+}
+
+/// Whether the entry has been checked against threads that are not pool threads, and passed.
+pub fn entry_distinct() -> Option<bool> {
+    lock().distinct
+}
+
+/// Records that check (`others`: the stack entries of threads known not to be pool threads;
+/// none read leaves it unchecked). Were a libuv to start every thread through one trampoline,
+/// the entry would be everyone's and tell nothing: then it is not used.
+pub fn check_distinct(others: &[StackEntry]) -> Option<bool> {
+    let mut g = lock();
+    if g.distinct.is_none() && !others.is_empty() {
+        let entry = g.entry?;
+        g.distinct = Some(others.iter().all(|e| *e != entry));
+    }
+    g.distinct
 }
 
 /// Pool threads known by probe or stack.
@@ -173,10 +210,10 @@ pub fn forget_gone(alive: &[i32]) {
     }
 }
 
-/// Queues a burst of `size` probes on the pool of `env`'s loop, unless a burst is still open
-/// or the last one was too recent; with `wait`, returns once every probe joined or the burst
-/// ended (at most MAX_WAIT_MS). A failure to queue leaves what is known as it was.
-pub fn probe(env: &Env, size: usize, wait: bool) {
+/// Queues a burst of `size` probes on the pool of `env`'s loop, unless the last burst was
+/// too recent, and waits until every probe joined or the burst's patience ran out; then the
+/// probes no pool thread took are withdrawn (sys::napi::pool_runs), so none is left queued.
+pub fn probe(env: &Env, size: usize, patience: Patience) {
     let size = size.clamp(1, MAX_BURST);
     let now = sys::monotonic_ms();
     let id = {
@@ -192,6 +229,7 @@ pub fn probe(env: &Env, size: usize, wait: bool) {
             started: 0,
             begun_ms: now,
             last_ms: now,
+            patience,
             closed: false,
         });
         g.backoff_ms = if g.backoff_ms == 0.0 {
@@ -202,26 +240,17 @@ pub fn probe(env: &Env, size: usize, wait: bool) {
         g.next_burst_ms = now + g.backoff_ms;
         id
     };
-    let mut queued = 0;
-    for _ in 0..size {
-        if env.spawn(Probe { id }).is_err() {
-            break;
-        }
-        queued += 1;
-    }
-    let mut g = lock();
-    if queued < size {
+    sys::napi::pool_runs(env, size, on_pool_thread, id, |queued| {
+        let mut g = lock();
         if let Some(b) = g.burst.as_mut().filter(|b| b.id == id) {
             b.size = queued;
         }
-    }
-    if wait {
         g = hold(g, id);
-    }
-    if let Some(b) = g.burst.as_mut().filter(|b| b.id == id && wait) {
-        b.closed = true;
+        if let Some(b) = g.burst.as_mut().filter(|b| b.id == id) {
+            b.closed = true;
+        }
         JOINED.notify_all();
-    }
+    });
 }
 
 /// Waits while burst `id` is open (its probes wait for each other).
@@ -244,27 +273,7 @@ fn hold(mut g: MutexGuard<'static, State>, id: u64) -> MutexGuard<'static, State
     }
 }
 
-/// The probe task: runs on a libuv pool thread, resolves to undefined (nobody awaits it).
-struct Probe {
-    id: u64,
-}
-
-impl Task for Probe {
-    type Output = ();
-    type JsValue = ();
-
-    fn compute(&mut self) -> napi::Result<()> {
-        let id = self.id;
-        // a bug here must not take a pool thread down
-        let _ = catch_unwind(AssertUnwindSafe(|| on_pool_thread(id)));
-        Ok(())
-    }
-
-    fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
-        Ok(())
-    }
-}
-
+/// A probe, on a libuv pool thread: records this thread, and holds it while its burst is open.
 fn on_pool_thread(id: u64) {
     let tid = sys::gettid();
     let start = own_start_ticks();
