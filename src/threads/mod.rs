@@ -269,7 +269,8 @@ fn own_pool_evidence(
     // a pool can be there only if enough threads are left to be it: otherwise a probe would
     // start the pool rather than find it
     let could_be = known < size && known + unexplained(&ev) >= size;
-    if let (Some(p), true, None) = (prober, could_be, pool::entry()) {
+    let entry_was_known = pool::entry().is_some();
+    if let (Some(p), true, false) = (prober, could_be, entry_was_known) {
         if !p.whole_pool {
             pool::probe(p.env, 1, pool::SHORT_BURST);
         } else if known == 0 {
@@ -313,11 +314,12 @@ fn own_pool_evidence(
                 };
             }
         }
-        // threads still unexplained (running, or unreadable): a later burst may reach them
-        if let Some(p) = prober.filter(|p| p.whole_pool) {
-            if pool::known_count() < size && unexplained(&ev) > 0 {
-                pool::probe(p.env, size, pool::SHORT_BURST);
-            }
+    }
+    // threads still unexplained (running, or their stacks unreadable): a later burst, once the
+    // first has run, may reach those that are idle pool threads by then
+    if let Some(p) = prober.filter(|p| p.whole_pool && entry_was_known) {
+        if pool::known_count() < size && unexplained(&ev) > 0 {
+            pool::probe(p.env, size, pool::SHORT_BURST);
         }
     }
     ev
