@@ -261,6 +261,8 @@ function checkProbes (msg, before, after, expect) {
       if (expect.syscalls === false) {
         // index.d.ts: syscall is null when none can be told; it never names a call it did not read
         assert.equal(x.syscall, null, `thread ${x.tid}: task syscall unreadable, no syscall claimed`)
+        // ...and says it is unknown, with the refusal (not "not in a syscall")
+        assert.match(String(x.syscallError), /^E[A-Z]+: \/proc\/self\/task\/\d+\/syscall$/, `thread ${x.tid} syscallError`)
       } else if (nrs.has(x.tid) && typeof nrs.get(x.tid) === 'number') {
         blocked++
         if (x.syscall !== null) {
