@@ -1,7 +1,8 @@
 //! Property tests (proptest) of every parser of kernel text and structs: /proc/<pid>/stat with a
 //! hostile comm, status, io, statm/schedstat, task syscall, fdinfo, /proc/net/{tcp,tcp6,udp,
 //! unix} rows, NETLINK_SOCK_DIAG replies of every length and truncation, TCP_INFO of every
-//! length, fanotify event buffers, and the audit tracer's sockaddr/path/environ decoders.
+//! length, /proc/<pid>/maps, fanotify event buffers, and the audit tracer's sockaddr/path/
+//! environ decoders.
 //! Each parser gets arbitrary bytes (it must not panic) and, where one exists, a round trip:
 //! text or bytes laid out here from the kernel's own formats (proc(5), the uapi headers) must
 //! read back as the values they were made from. Test-only; no parser code lives here.
@@ -14,6 +15,7 @@ use crate::parse::fdinfo::{
     classify_target, clock_name, epoll_event_names, inotify_mask_names, open_flag_names,
     parse_fdinfo, type_from_mode,
 };
+use crate::parse::maps::{is_code, mapping_of, parse_maps, Mapping};
 use crate::parse::proc_text::{field, parse_io, parse_numbers, parse_stat};
 use crate::parse::sockdiag::{
     decode_batch, decode_diag_msg, link_unix_peers, parse_proc_net_inet, parse_proc_net_unix,
@@ -929,5 +931,57 @@ proptest! {
         let mut cmdline = args.join(&0u8);
         cmdline.push(0);
         prop_assert_eq!(split_nul(&cmdline), args);
+    }
+}
+
+// --- /proc/<pid>/maps -------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config(4096))]
+
+    /// maps as fs/proc/task_mmu.c prints it ("%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " and
+    /// the path, which may hold spaces), ranges ascending and disjoint: every line reads back,
+    /// and mapping_of() agrees with a linear search for any address.
+    #[test]
+    fn maps_round_trip(
+        ranges in vec((1u64..1 << 20, 1u64..1 << 20, any::<bool>(), any::<bool>(), any::<bool>(), proptest::option::of("[ -~]{1,40}")), 0..24),
+        probes in vec(any::<u64>(), 0..16),
+    ) {
+        let mut text = String::new();
+        let mut want = Vec::new();
+        let mut at = 0x400000u64;
+        for (gap, len, r, w, x, path) in &ranges {
+            let start = at + gap * 4096;
+            let end = start + len * 4096;
+            at = end;
+            let perms = format!("{}{}{}p", if *r { 'r' } else { '-' }, if *w { 'w' } else { '-' }, if *x { 'x' } else { '-' });
+            text.push_str(&format!("{start:08x}-{end:08x} {perms} 00000000 00:1e 123"));
+            if let Some(p) = path {
+                text.push_str("                          ");
+                text.push_str(p);
+            }
+            text.push('\n');
+            want.push(Mapping { start, end, exec: *x });
+        }
+        let got = parse_maps(text.as_bytes());
+        prop_assert_eq!(&got, &want);
+        let mut addrs = probes.clone();
+        for m in &want {
+            addrs.extend([m.start, m.end - 1, m.end, m.start.saturating_sub(1)]);
+        }
+        for a in addrs {
+            let linear = want.iter().find(|m| m.start <= a && a < m.end);
+            prop_assert_eq!(mapping_of(&got, a), linear);
+            prop_assert_eq!(is_code(&got, a), linear.is_some_and(|m| m.exec));
+        }
+    }
+
+    #[test]
+    fn maps_never_panic(text in bytes(800), hostile in proc_like(800), addr in any::<u64>()) {
+        for t in [&text, &hostile] {
+            let m = parse_maps(t);
+            let _ = mapping_of(&m, addr);
+            let _ = is_code(&m, addr);
+        }
     }
 }
