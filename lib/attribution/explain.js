@@ -30,10 +30,12 @@ const DEFAULT_INTERVAL_MS = 2
 const reportChannel = require('node:diagnostics_channel').channel('kernelscope:report')
 
 // ---------------------------------------------------------------------------------------------
-// lifetime: the hooks and the sampler are on only while at least one explain is in flight; the
-// channel subscriptions, the loop monitor and the sampler's reader stay for LINGER_MS after the
-// last one ended (an unref'd timer), so that explains in a row (a server explaining requests
-// one after another) do not pay for setting them up each time
+// lifetime: the hooks and the sampler are on while at least one explain is in flight, and are
+// switched off in the check phase after the last one ended (a setImmediate) unless another has
+// begun by then: a server whose requests each end within one loop iteration would otherwise
+// switch everything off and on again between every two requests (and the sampler thread could
+// exit and be started again). The channel subscriptions, the loop monitor and the sampler's
+// reader stay for LINGER_MS after the last explain ended (an unref'd timer).
 
 const LINGER_MS = 1000
 let lingering = false // channels, monitor and reader are set up
@@ -51,6 +53,25 @@ function activate () {
       monitor = null
     }
     lingering = true
+  }
+}
+
+let active = false
+let offImmediate = null
+const deferredStops = [] // intervals of the sampler starts to withdraw at offIfIdle()
+
+function scheduleOff () {
+  if (offImmediate === null) offImmediate = setImmediate(offIfIdle)
+}
+
+function offIfIdle () {
+  offImmediate = null
+  for (const intervalMs of deferredStops.splice(0)) {
+    try { stopWaitSampler(intervalMs) } catch {}
+  }
+  if (live.size === 0 && active) {
+    active = false
+    deactivate()
   }
 }
 
@@ -126,7 +147,10 @@ function kernelNow (reuse) {
 }
 
 function begin (name, opts) {
-  if (live.size === 0) activate()
+  if (!active) {
+    activate()
+    active = true
+  }
   const parent = als.getStore() ?? null
   const op = {
     id: nextId++,
@@ -220,18 +244,20 @@ function finish (op, outcome, endMs, briefUnderMs = -1) {
       ? { name: op.name, wallMs: round(op.endMs - op.startMs), outcome, breakdown: null, explained: false }
       : build(op, outcome, k1)
   } finally {
-    if (op.sampling) {
+    hooks.forget(op)
+    if (live.size === 0) {
+      // the last one: the sampler's start is withdrawn, and the rest switched off, at the
+      // check phase, unless another explain has begun by then
+      if (op.sampling) deferredStops.push(op.intervalMs)
+      scheduleOff()
+    } else if (op.sampling) {
       try { stopWaitSampler(op.intervalMs) } catch {}
     }
-    if (live.size === 0) {
-      deactivate()
-    } else {
-      hooks.forget(op)
-      let oldest = Infinity
-      for (const o of live) if (o.startMs < oldest) oldest = o.startMs
-      hooks.prune(oldest)
-      for (const [seq, e] of episodes) if (!e.open && e.lastMs < oldest - 10) episodes.delete(seq)
-    }
+    // what no running (or later) explain needs
+    let oldest = live.size === 0 ? now() : Infinity
+    for (const o of live) if (o.startMs < oldest) oldest = o.startMs
+    hooks.prune(oldest)
+    for (const [seq, e] of episodes) if (!e.open && e.lastMs < oldest - 10) episodes.delete(seq)
   }
   if (!brief && reportChannel.hasSubscribers) {
     try { reportChannel.publish({ report }) } catch {}
