@@ -7,7 +7,8 @@
 //! arguments change. A pool worker parked in one futex wait (idle on libuv's condition variable)
 //! is read every 4th pass only, except in the passes right after JS queued pool work
 //! (samplerPoke). The set of pool workers is looked up again (`collect_threads`, a few dozen
-//! /proc reads) only when the thread count changed, a watched thread vanished, or once a second;
+//! /proc reads) only when the thread count changed (and once more at the next refresh, for
+//! threads not yet named), a watched thread vanished, or once a second;
 //! in between one `fstat` of /proc/self/task tells the count.
 
 use std::collections::HashMap;
@@ -187,6 +188,8 @@ pub struct Roster {
     pool: Vec<i32>,
     /// A watched thread vanished: look again at the next refresh.
     pub stale: bool,
+    /// The count changed at the last look: look again at the next refresh.
+    settle: bool,
 }
 
 impl Roster {
@@ -195,13 +198,18 @@ impl Roster {
             self.task_dir = DirFd::open(std::path::Path::new("/proc/self/task")).ok();
         }
         let nlink = self.task_dir.as_ref().and_then(|d| d.nlink().ok());
-        let changed = nlink.is_none()
-            || nlink != self.nlink
+        let moved = nlink.is_none() || nlink != self.nlink;
+        let changed = moved
+            || self.settle
             || self.stale
             || now_ms >= self.next_full_ms
             || self.hints.as_ref() != Some(hints);
         if changed {
             self.pool = pool_tids(hints, own);
+            // threads that just appeared may not have their names yet (libuv names each worker
+            // from inside it, so a look taken in between finds "node" threads not yet known as
+            // workers): after a change in the count, look once more at the next refresh
+            self.settle = moved;
             self.nlink = nlink;
             self.hints = Some(hints.clone());
             self.next_full_ms = now_ms + FULL_LOOKUP_MS;
