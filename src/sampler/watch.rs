@@ -61,6 +61,9 @@ impl Watched {
     }
 }
 
+/// Refreshes (REFRESH_MS apart) that look at the pool again after the thread count changed.
+const SETTLE_LOOKS: u32 = 10;
+
 pub fn open_watched(tid: i32, role: u8) -> Option<Watched> {
     let base = format!("/proc/self/task/{tid}/");
     Some(Watched {
@@ -188,8 +191,8 @@ pub struct Roster {
     pool: Vec<i32>,
     /// A watched thread vanished: look again at the next refresh.
     pub stale: bool,
-    /// The count changed at the last look: look again at the next refresh.
-    settle: bool,
+    /// Refreshes left that look again (the count changed lately; new threads name themselves late).
+    settle: u32,
 }
 
 impl Roster {
@@ -200,7 +203,7 @@ impl Roster {
         let nlink = self.task_dir.as_ref().and_then(|d| d.nlink().ok());
         let moved = nlink.is_none() || nlink != self.nlink;
         let changed = moved
-            || self.settle
+            || self.settle > 0
             || self.stale
             || now_ms >= self.next_full_ms
             || self.hints.as_ref() != Some(hints);
@@ -208,8 +211,13 @@ impl Roster {
             self.pool = pool_tids(hints, own);
             // threads that just appeared may not have their names yet (libuv names each worker
             // from inside it, so a look taken in between finds "node" threads not yet known as
-            // workers): after a change in the count, look once more at the next refresh
-            self.settle = moved;
+            // workers, and on a loaded machine a new thread may not run for 100 ms and more):
+            // after a change in the count, look again at each of the next SETTLE_LOOKS refreshes
+            self.settle = if moved {
+                SETTLE_LOOKS
+            } else {
+                self.settle.saturating_sub(1)
+            };
             self.nlink = nlink;
             self.hints = Some(hints.clone());
             self.next_full_ms = now_ms + FULL_LOOKUP_MS;
