@@ -71,10 +71,13 @@ test('fullAcceptQueue: the accept queue is full (ss), a connect waits for the SY
 })
 
 test('lateFifo: a reader blocks a libuv worker in openat (wait_for_partner) until the late writer', async () => {
-  const t0 = performance.now() // before the factory: the writer's clock starts inside it
-  const f = await services.lateFifo({ writeAfterMs: 400, data: 'late hello' })
+  // the writer's clock starts once the reader is blocked: a first pool request (threads being
+  // created) on a loaded machine could otherwise reach open() after the writer did
+  const f = await services.lateFifo({ writeAfterMs: 400, data: 'late hello', start: false })
   const read = fs.promises.readFile(f.path, 'utf8')
-  const inOpen = await until(() => blockedThreads().find((t) => t.nr === OPENAT && t.wchan === 'wait_for_partner'), 2000, 5)
+  const inOpen = await until(() => blockedThreads().find((t) => t.nr === OPENAT && t.wchan === 'wait_for_partner'), 5000, 5)
+  const t0 = performance.now()
+  f.start()
   const text = await read
   const ms = performance.now() - t0
   assert.ok(inOpen, 'a thread of this process sat in openat, wchan wait_for_partner')
