@@ -100,6 +100,7 @@ pub fn summarize() -> std::result::Result<Vec<f64>, i32> {
     let mut out = vec![0.0; FD_SUMMARY_PAIRS];
     let mut pairs = Vec::new();
     let pipefs = sys::pipefs_dev();
+    let sockfs = sys::sockfs_dev();
     let mut regular_devs: HashMap<u64, FdType> = HashMap::new();
     let mut name = Vec::with_capacity(16);
     let mut link = [0u8; 256];
@@ -114,10 +115,12 @@ pub fn summarize() -> std::result::Result<Vec<f64>, i32> {
             Err(_) => continue, // not open (probing), or closed since the listing
         };
         let kind = match st.mode & S_IFMT {
-            libc::S_IFSOCK => {
+            libc::S_IFSOCK if sockfs.is_none_or(|d| d == st.dev) => {
                 socket_into(fd, st.ino, &mut out, &mut pairs, &mut info);
                 FdType::Socket
             }
+            // a unix socket's file held by an O_PATH descriptor (fds() says the same)
+            libc::S_IFSOCK => FdType::File,
             libc::S_IFIFO if Some(st.dev) == pipefs => FdType::Pipe,
             libc::S_IFIFO => FdType::Fifo,
             libc::S_IFDIR => FdType::Directory,

@@ -23,7 +23,10 @@ pub struct Summary {
 }
 
 pub struct Histogram {
+    /// Counts of buckets `first..first + counts.len()`: every bucket while it records, only
+    /// the range holding values once shrunk (see `shrink`).
     counts: Box<[u64]>,
+    first: usize,
     count: u64,
     /// Exact sum, so that mean × count is the true total (e.g. summed wait time).
     sum_ns: u128,
@@ -65,6 +68,7 @@ impl Histogram {
     pub fn new() -> Histogram {
         Histogram {
             counts: vec![0u64; BUCKETS].into_boxed_slice(),
+            first: 0,
             count: 0,
             sum_ns: 0,
             min_ns: u64::MAX,
@@ -74,11 +78,54 @@ impl Histogram {
 
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        self.counts[index_of(ns)] += 1;
+        let i = index_of(ns);
+        match i
+            .checked_sub(self.first)
+            .and_then(|k| self.counts.get_mut(k))
+        {
+            Some(c) => *c += 1,
+            None => {
+                self.grow();
+                self.counts[i] += 1;
+            }
+        }
         self.count += 1;
         self.sum_ns += ns as u128;
         self.min_ns = self.min_ns.min(ns);
         self.max_ns = self.max_ns.max(ns);
+    }
+
+    /// Keeps only the buckets from the first to the last holding a value (a histogram that
+    /// will not record again: a closed monitor's); recording grows it back to every bucket.
+    /// The bytes it then holds are `heap_bytes()`.
+    pub fn shrink(&mut self) {
+        let lo = self.counts.iter().position(|&c| c > 0);
+        let hi = self.counts.iter().rposition(|&c| c > 0);
+        let kept: Box<[u64]> = match (lo, hi) {
+            (Some(lo), Some(hi)) => {
+                let kept = self.counts[lo..=hi].into();
+                self.first += lo;
+                kept
+            }
+            _ => {
+                self.first = 0;
+                Box::new([])
+            }
+        };
+        self.counts = kept;
+    }
+
+    /// Back to every bucket.
+    fn grow(&mut self) {
+        let mut all = vec![0u64; BUCKETS].into_boxed_slice();
+        all[self.first..self.first + self.counts.len()].copy_from_slice(&self.counts);
+        self.counts = all;
+        self.first = 0;
+    }
+
+    /// Bytes of the bucket counts on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.counts)
     }
 
     pub fn reset(&mut self) {
@@ -106,10 +153,10 @@ impl Histogram {
         }
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
         let mut seen = 0u64;
-        for (i, &c) in self.counts.iter().enumerate() {
+        for (k, &c) in self.counts.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                let (_, high) = bounds_of(i);
+                let (_, high) = bounds_of(self.first + k);
                 let top = (high - 1) as f64;
                 return Some(top.clamp(self.min_ns as f64, self.max_ns as f64));
             }
@@ -123,15 +170,15 @@ impl Histogram {
     /// value within 1/32 below a bound may appear one bound late; never early.
     pub fn cumulative_le(&self, bounds_ns: &[f64], out: &mut Vec<f64>) {
         let mut seen = 0u64;
-        let mut i = 0usize;
+        let mut k = 0usize;
         for &b in bounds_ns {
-            while i < self.counts.len() {
-                let (_, high) = bounds_of(i);
+            while let Some(&c) = self.counts.get(k) {
+                let (_, high) = bounds_of(self.first + k);
                 if ((high - 1) as f64) > b {
                     break;
                 }
-                seen += self.counts[i];
-                i += 1;
+                seen += c;
+                k += 1;
             }
             out.push(seen as f64);
         }
@@ -253,5 +300,46 @@ mod tests {
         h.record(u64::MAX / 2);
         assert_eq!(h.count(), 1);
         assert_eq!(h.summary().max_ms, Some((u64::MAX / 2) as f64 / 1e6));
+    }
+
+    #[test]
+    fn a_shrunk_histogram_answers_the_same_in_a_fraction_of_the_memory_and_grows_back() {
+        let mut h = Histogram::new();
+        for ns in [5u64, 1_000, 999_000, 1_000_000, 1_000_001, 2_000_000_000] {
+            h.record(ns);
+        }
+        let bounds = [1.0, 10.0, 1e6, 1.1e6, 1e9, 1e12];
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        h.cumulative_le(&bounds, &mut before);
+        let summary = h.summary();
+        let full = h.heap_bytes();
+        h.shrink();
+        h.cumulative_le(&bounds, &mut after);
+        assert_eq!(after, before);
+        assert_eq!(h.summary(), summary);
+        assert!(h.heap_bytes() < full, "{} of {full}", h.heap_bytes());
+        let mut narrow = Histogram::new();
+        (1..100u64).for_each(|ms| narrow.record(ms * 1_000_000));
+        narrow.shrink();
+        assert!(
+            narrow.heap_bytes() < full / 4,
+            "{} of {full}",
+            narrow.heap_bytes()
+        );
+        h.record(3);
+        h.record(u64::MAX);
+        assert_eq!(h.count(), 8);
+        assert_eq!(h.heap_bytes(), full);
+        assert_eq!(h.quantile_ns(0.0), Some(3.0));
+        let mut empty = Histogram::new();
+        empty.shrink();
+        assert_eq!(empty.heap_bytes(), 0);
+        assert_eq!(empty.summary(), Summary::default());
+        let mut none = Vec::new();
+        empty.cumulative_le(&bounds, &mut none);
+        assert_eq!(none, vec![0.0; 6]);
+        empty.reset();
+        empty.record(42);
+        assert_eq!(empty.quantile_ns(1.0), Some(42.0));
     }
 }

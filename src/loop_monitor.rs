@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use napi::bindgen_prelude::{Float64Array, Float64ArraySlice};
+use napi::bindgen_prelude::{Float64Array, Float64ArraySlice, ObjectFinalize};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -204,12 +204,27 @@ impl MonitorState {
         }
     }
 
+    /// Freezes the numbers, and lets go of the memory they no longer need: a histogram keeps
+    /// only the buckets holding values, the ring only the iterations it holds (stats(),
+    /// buckets() and history() still answer as before).
     pub fn close(&mut self, now_ns: u64) {
         if self.closed_ns.is_none() {
             self.closed_ns = Some(now_ns);
             self.armed = false;
             self.open = None;
+            for h in [&mut self.wait, &mut self.poll, &mut self.iteration] {
+                h.shrink();
+            }
+            self.ring.shrink_to_fit();
         }
+    }
+
+    /// Bytes this monitor holds on the heap (histogram buckets and the history ring).
+    pub fn heap_bytes(&self) -> usize {
+        self.wait.heap_bytes()
+            + self.poll.heap_bytes()
+            + self.iteration.heap_bytes()
+            + self.ring.capacity() * std::mem::size_of::<Entry>()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -390,11 +405,15 @@ pub struct LoopStats {
     pub wakeups: LoopWakeups,
 }
 
-/// The native half of LoopMonitor (lib/probes/loop.js wraps it).
-#[napi(js_name = "NativeLoopMonitor")]
+/// The native half of LoopMonitor (lib/probes/loop.js wraps it). Its heap memory is reported
+/// to V8 as external memory (napi_adjust_external_memory), so that the garbage collector
+/// weighs a monitor by what it holds; close() lets most of it go at once.
+#[napi(js_name = "NativeLoopMonitor", custom_finalize)]
 pub struct NativeLoopMonitor {
     hooks: Option<PrepareCheck<Dispatcher>>,
     state: Rc<RefCell<MonitorState>>,
+    /// Bytes reported to V8 so far.
+    reported: i64,
 }
 
 #[napi]
@@ -416,10 +435,13 @@ impl NativeLoopMonitor {
             list.push(state.clone());
         }
         hooks.start();
-        Ok(NativeLoopMonitor {
+        let mut monitor = NativeLoopMonitor {
             hooks: Some(hooks),
             state,
-        })
+            reported: 0,
+        };
+        monitor.report(&env);
+        Ok(monitor)
     }
 
     /// `out[0]` iterations and `out[1]` idle ms (time in epoll_wait) since the monitor
@@ -488,8 +510,9 @@ impl NativeLoopMonitor {
     }
 
     #[napi(catch_unwind)]
-    pub fn close(&mut self) {
+    pub fn close(&mut self, env: Env) {
         self.close_inner();
+        self.report(&env);
     }
 
     #[napi(getter, catch_unwind)]
@@ -499,6 +522,17 @@ impl NativeLoopMonitor {
 }
 
 impl NativeLoopMonitor {
+    /// Tells V8 how many bytes the monitor holds now.
+    fn report(&mut self, env: &Env) {
+        let now = self
+            .state
+            .try_borrow()
+            .map_or(self.reported, |s| s.heap_bytes() as i64);
+        if now != self.reported && env.adjust_external_memory(now - self.reported).is_ok() {
+            self.reported = now;
+        }
+    }
+
     fn close_inner(&mut self) {
         if let Ok(mut s) = self.state.try_borrow_mut() {
             s.close(now_ns());
@@ -517,6 +551,16 @@ impl NativeLoopMonitor {
             hooks.stop();
             hooks.observer().prepared.set(None);
         }
+    }
+}
+
+impl ObjectFinalize for NativeLoopMonitor {
+    /// Collected: V8 forgets the bytes it was told about (the memory goes with the drop).
+    fn finalize(self, env: Env) -> Result<()> {
+        if self.reported != 0 {
+            let _ = env.adjust_external_memory(-self.reported);
+        }
+        Ok(())
     }
 }
 
@@ -645,5 +689,24 @@ mod tests {
         assert_eq!(st.iterations, 1);
         assert_eq!(st.busy_ms, 18.0 - 3.0);
         assert!(s.is_closed());
+    }
+
+    #[test]
+    fn close_lets_the_memory_go_and_answers_the_same() {
+        let mut s = MonitorState::new(1024, 0);
+        let open = s.heap_bytes();
+        for k in 0..10u64 {
+            turn(&mut s, k * 10, 3 + k, 4 + k, Some(1));
+        }
+        s.close(200 * MS);
+        let bits = |h: Vec<f64>| h.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+        let (stats, history) = (s.stats(300 * MS), bits(s.history()));
+        assert!(s.heap_bytes() * 10 < open, "{} of {open}", s.heap_bytes());
+        s.close(400 * MS);
+        assert_eq!(s.stats(500 * MS), stats);
+        assert_eq!(bits(s.history()), history);
+        let mut out = Vec::new();
+        s.iteration.cumulative_le(&[1e12], &mut out);
+        assert_eq!(out, vec![9.0]);
     }
 }

@@ -10,7 +10,7 @@ use crate::parse::sockdiag::{
     tcp_compat_request, unix_exact_request, unix_request, Batch, InodeMap, InodeSet, SocketInfo,
     AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP,
 };
-use crate::sys::{self, NetlinkSocket};
+use crate::sys::{self, fd_gate, NetlinkSocket};
 
 /// Where the table came from, per dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +144,13 @@ fn proc_net(pid: Option<i32>, dump: &Dump, out: &mut Vec<SocketInfo>) -> Result<
         Some(p) => format!("/proc/{p}/net/{}", dump.proc_file),
         None => format!("/proc/self/net/{}", dump.proc_file),
     };
+    // the file is a descriptor of ours that no walk of our own table (fds()) must see
+    let hold = fd_gate::hold();
     let text = std::fs::read(&path).map_err(|e| {
         let errno = e.raw_os_error().unwrap_or(libc::EIO);
         format!("{path} {}", errno_name(errno))
     })?;
+    drop(hold);
     match dump.proc_file {
         "unix" => parse_proc_net_unix(&text, out),
         f => {
@@ -273,6 +276,8 @@ impl SockDiag {
 /// Err(errno) when netlink is refused or the socket is gone (ENOENT).
 pub fn unix_queues(inode: u64) -> Result<(u64, u64), i32> {
     let ino = u32::try_from(inode).map_err(|_| libc::EINVAL)?;
+    // a descriptor of ours for a moment, that no walk of our own table (fds()) must see
+    let _hold = fd_gate::hold();
     let nl = NetlinkSocket::sock_diag()?;
     nl.send(&unix_exact_request(1, ino))?;
     let mut buf = vec![0u8; 4096];

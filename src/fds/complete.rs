@@ -3,8 +3,9 @@
 
 use crate::layout::{fds_bit as bit, fds_col as col};
 use crate::parse::fdinfo::{parse_fdinfo, FdType};
+use crate::parse::tcp_info;
 use crate::sockdiag::SocketTable;
-use crate::sys::{self, DirFd};
+use crate::sys::{self, fd_gate, DirFd};
 
 use super::describe::fd_name;
 use super::pack::{fdinfo_json, num, write_socket, Packed};
@@ -20,6 +21,8 @@ pub(super) fn complete(
     table: Option<&SocketTable>,
     s: &mut Scratch,
 ) {
+    // the fdinfo files are descriptors of ours that no walk of our own table must see
+    let _hold = info_dir.map(|_| fd_gate::hold());
     for i in 0..part.len() {
         if part.bits(i) & bit::ERROR != 0 {
             continue;
@@ -69,7 +72,14 @@ pub(super) fn socket_fields(out: &mut Packed, i: usize, table: Option<&SocketTab
         write_socket(&mut out.extra, s);
         out.set(i, col::LOCAL_PORT, num(s.local_port.map(u64::from)));
         out.set(i, col::REMOTE_PORT, num(s.remote_port.map(u64::from)));
-        out.set(i, col::SEND_Q, num(s.send_queue_bytes));
+        let send_q = match s.send_queue_bytes {
+            // /proc/net/tcp has no listener backlog: TCP_INFO of our own has it
+            None if own && s.state == "listen" && s.protocol == "tcp" => {
+                listener_backlog(out.fd(i), ino)
+            }
+            q => q,
+        };
+        out.set(i, col::SEND_Q, num(send_q));
         out.set(i, col::RECV_Q, num(s.recv_queue_bytes));
         out.add_bits(i, bit::SOCKET);
         return;
@@ -87,6 +97,16 @@ pub(super) fn socket_fields(out: &mut Packed, i: usize, table: Option<&SocketTab
     };
     out.extra.push(Some(&why));
     out.add_bits(i, bit::SOCKET_ERROR);
+}
+
+/// The backlog of our own TCP listener `fd` (TCP_INFO tcpi_sacked of a listener is
+/// sk_max_ack_backlog, what netlink's idiag_wqueue and ss -lt's Send-Q give), when `fd` is
+/// still that socket.
+fn listener_backlog(fd: i32, ino: u64) -> Option<u64> {
+    let mut info = [0u8; 256];
+    let n = sys::getsockopt_bytes(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info).ok()?;
+    let backlog = tcp_info::get(&info[..n], "sacked")?;
+    (sys::fstat_fd(fd).ok()?.ino == ino).then_some(backlog as u64)
 }
 
 /// Families the socket dumps cover.

@@ -6,6 +6,7 @@ use crate::parse::fdinfo::{classify_target, type_from_mode, FdType, TargetKind};
 use crate::sys::{self, DirFd, ModeIno, SysResult};
 
 use super::pack::{push_decimal, Packed};
+use super::schedule::Scratch;
 use crate::layout::fds_bit as bit;
 
 /// Descriptor numbers listed in an open /proc/<pid>/fd directory.
@@ -51,86 +52,167 @@ pub(super) fn unreadable(out: &mut Packed, fd: i32, errno: i32) {
     if errno == libc::EACCES || errno == libc::EPERM {
         out.refused += 1;
     }
+    failed(out, fd, &scan_failure(errno, "readlink"));
+}
+
+/// What a descriptor that could not be described is: nothing but `error`.
+fn failed(out: &mut Packed, fd: i32, error: &str) {
     out.text.push(None);
-    out.text.push(Some(&scan_failure(errno, "readlink")));
+    out.text.push(Some(error));
     out.row(fd, FdType::Unknown, None, bit::ERROR);
 }
 
+/// The error of a descriptor number closed and reused for another file while it was being
+/// looked at, twice in a row.
+pub(super) const REPLACED: &str = "replaced during the scan";
+
+/// The type and link text fstat alone implies: a socket on sockfs is "socket:[<inode>]" and an
+/// anonymous pipe (a FIFO on pipefs) "pipe:[<inode>]", exactly as the kernel's readlink prints
+/// them (sockfs_dname, pipefs_dname). Not a socket file held by an O_PATH descriptor, which
+/// stats as a socket on the file's own filesystem.
+fn implied(st: &ModeIno) -> Option<(FdType, &'static str)> {
+    let fmt = st.mode & libc::S_IFMT;
+    if fmt == libc::S_IFSOCK && Some(st.dev) == sys::sockfs_dev() {
+        Some((FdType::Socket, "socket:["))
+    } else if fmt == libc::S_IFIFO && Some(st.dev) == sys::pipefs_dev() {
+        Some((FdType::Pipe, "pipe:["))
+    } else {
+        None
+    }
+}
+
+/// One descriptor as read from its link.
+struct Linked {
+    kind: FdType,
+    inode: Option<u64>,
+    error: Option<String>,
+    /// Bytes of the link text in Scratch::link.
+    len: usize,
+}
+
 /// One descriptor into `out`: its target (readlink), type and inode. For our own descriptors
-/// fstat comes first and is cheap (no path walk); a socket's target is then
-/// "socket:[<inode>]" and an anonymous pipe's (a FIFO on pipefs) "pipe:[<inode>]", exactly
-/// as the kernel's readlink prints them (sockfs_dname, pipefs_dname), so the costly readlink
-/// is skipped for those.
+/// (`pre`: fstat done by the walk, cheap, no path walk) a socket's or an anonymous pipe's
+/// target is implied by fstat and the costly readlink skipped (see `implied`). Where the link
+/// is read, the number may be closed and reused for another file in between: the entry is then
+/// looked at once more, and is an `error` (REPLACED) if it changes again.
 pub(super) fn describe_one(
     out: &mut Packed,
     dir: &DirFd,
     fd: i32,
     pre: Option<SysResult<ModeIno>>,
-    name: &mut Vec<u8>,
-    link: &mut [u8],
+    s: &mut Scratch,
 ) {
-    if let Some(Ok(st)) = pre {
-        let fmt = st.mode & libc::S_IFMT;
-        let known = if fmt == libc::S_IFSOCK {
-            Some((FdType::Socket, "socket:["))
-        } else if fmt == libc::S_IFIFO && Some(st.dev) == sys::pipefs_dev() {
-            Some((FdType::Pipe, "pipe:["))
-        } else {
-            None
-        };
-        if let Some((kind, prefix)) = known {
-            out.text.push_with(|t| {
-                t.push_str(prefix);
-                push_decimal(t, st.ino);
-                t.push(']');
-            });
-            out.row(fd, kind, Some(st.ino), 0);
-            return;
-        }
-    }
-    if let Some(Err(e)) = pre {
-        return unreadable(out, fd, e);
-    }
-    fd_name(name, fd);
-    let n = match sys::readlinkat(dir, name, link) {
-        Ok(n) => n.min(link.len()),
-        Err(e) => return unreadable(out, fd, e),
-    };
-    let target = match std::str::from_utf8(&link[..n]) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(&link[..n]),
-    };
-    let mut error = None;
-    let (kind, inode) = match classify_target(&target) {
-        TargetKind::Known(kind, ino) => (kind, Some(ino)),
-        kind => {
-            let st = match pre {
-                Some(st) => st,
-                None => sys::fstatat_follow(dir, name),
-            };
-            let anon = match kind {
-                TargetKind::Anon(t) => Some(t),
-                _ => None,
-            };
-            match st {
-                Ok(st) => (
-                    anon.unwrap_or_else(|| type_from_mode(st.mode, &target)),
-                    Some(st.ino),
-                ),
-                Err(e) => {
-                    error = Some(scan_failure(e, "stat"));
-                    (anon.unwrap_or(FdType::Unknown), None)
+    let mut pre = pre;
+    for last in [false, true] {
+        match pre {
+            Some(Ok(st)) => {
+                if let Some((kind, prefix)) = implied(&st) {
+                    out.text.push_with(|t| {
+                        t.push_str(prefix);
+                        push_decimal(t, st.ino);
+                        t.push(']');
+                    });
+                    out.row(fd, kind, Some(st.ino), 0);
+                    return;
                 }
             }
+            Some(Err(e)) => return unreadable(out, fd, e),
+            None => {}
         }
-    };
-    out.text.push(Some(&target));
-    let mut bits = 0;
-    if let Some(e) = &error {
-        out.text.push(Some(e));
-        bits |= bit::ERROR;
+        match linked(dir, fd, pre, s) {
+            Err(e) => return unreadable(out, fd, e),
+            Ok(Some(l)) => {
+                let target = String::from_utf8_lossy(&s.link[..l.len]);
+                out.text.push(Some(&target));
+                let mut bits = 0;
+                if let Some(e) = &l.error {
+                    out.text.push(Some(e));
+                    bits |= bit::ERROR;
+                }
+                out.row(fd, l.kind, l.inode, bits);
+                return;
+            }
+            Ok(None) if last => return failed(out, fd, REPLACED),
+            // replaced: once more, from a fresh fstat for our own
+            Ok(None) => pre = pre.map(|_| sys::fstat_fd(fd)),
+        }
     }
-    out.row(fd, kind, inode, bits);
+}
+
+/// The link of `fd` read and checked against what the descriptor is: `pre` (our own: the fstat
+/// before it) against an fstat after it, or another process's link read again after the stat
+/// that gives its type. Ok(None) when they disagree: the number was reused in between.
+fn linked(
+    dir: &DirFd,
+    fd: i32,
+    pre: Option<SysResult<ModeIno>>,
+    s: &mut Scratch,
+) -> SysResult<Option<Linked>> {
+    fd_name(&mut s.name, fd);
+    let len = sys::readlinkat(dir, &s.name, &mut s.link)?.min(s.link.len());
+    let target = String::from_utf8_lossy(&s.link[..len]);
+    let kind = classify_target(&target);
+    let anon = match kind {
+        TargetKind::Anon(t) => Some(t),
+        _ => None,
+    };
+    let pre = match pre {
+        Some(Ok(st)) => Some(st),
+        Some(Err(e)) => return Err(e),
+        None => None,
+    };
+    let (kind, inode, error) = match (kind, pre) {
+        // the text names the inode: it must be the one fstat saw (which was no socket on
+        // sockfs and no pipe on pipefs, or `implied` would have told it)
+        (TargetKind::Known(kind, ino), Some(st)) => {
+            let fmt = st.mode & libc::S_IFMT;
+            let same_kind = match kind {
+                FdType::Socket => fmt == libc::S_IFSOCK,
+                _ => fmt == libc::S_IFIFO,
+            };
+            if st.ino != ino || !same_kind {
+                return Ok(None);
+            }
+            (kind, Some(ino), None)
+        }
+        // one reading tells everything
+        (TargetKind::Known(kind, ino), None) => (kind, Some(ino), None),
+        (_, Some(st)) => {
+            let after = sys::fstat_fd(fd)?;
+            if (after.dev, after.ino, after.mode) != (st.dev, st.ino, st.mode) {
+                return Ok(None);
+            }
+            (
+                anon.unwrap_or_else(|| type_from_mode(st.mode, &target)),
+                Some(st.ino),
+                None,
+            )
+        }
+        (_, None) => match sys::fstatat_follow(dir, &s.name) {
+            Ok(st) => {
+                let again = sys::readlinkat(dir, &s.name, &mut s.again)?.min(s.again.len());
+                if s.again[..again] != s.link[..len] {
+                    return Ok(None);
+                }
+                (
+                    anon.unwrap_or_else(|| type_from_mode(st.mode, &target)),
+                    Some(st.ino),
+                    None,
+                )
+            }
+            Err(e) => (
+                anon.unwrap_or(FdType::Unknown),
+                None,
+                Some(scan_failure(e, "stat")),
+            ),
+        },
+    };
+    Ok(Some(Linked {
+        kind,
+        inode,
+        error,
+        len,
+    }))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use crate::parse::fdinfo::FdType;
 use crate::parse::proc_text::field;
 use crate::parse::sockdiag::InodeSet;
 use crate::sockdiag::{socket_table, Mode, SockDiag};
+use crate::sys::fd_gate::{self, Hold, Kept};
 use crate::sys::{self, DirFd};
 
 pub use entry::{fds_async, fds_sync, NativeFds, NativeFdsOptions};
@@ -64,7 +65,7 @@ static EXPECT_SOCKETS: AtomicBool = AtomicBool::new(true);
 
 /// Where a scan reads.
 struct Place {
-    /// The scanned process is this one.
+    /// The scanned descriptor table is this process's (our pid, or one of our threads).
     own: bool,
     /// /proc/<pid>/fd as the caller names it (in errors).
     fd_path: String,
@@ -104,22 +105,47 @@ impl Place {
     }
 }
 
-fn open_dir(path: &str) -> sys::SysResult<DirFd> {
-    DirFd::open(Path::new(path))
+/// A directory the scan keeps open: left out of every walk of our own table (sys::fd_gate).
+fn open_dir(hold: &Hold, path: &str) -> sys::SysResult<Kept<DirFd>> {
+    let dir = DirFd::open(Path::new(path))?;
+    let fd = dir.raw();
+    Ok(Kept::new(hold, dir, Some(fd)))
 }
 
 /// <base>/fdinfo when fdinfo is asked for and can be opened.
-fn info_dir(opts: &ScanOptions, base: &str) -> Option<DirFd> {
+fn info_dir(hold: &Hold, opts: &ScanOptions, base: &str) -> Option<Kept<DirFd>> {
     opts.fdinfo
-        .then(|| open_dir(&format!("{base}/fdinfo")).ok())
+        .then(|| open_dir(hold, &format!("{base}/fdinfo")).ok())
         .flatten()
+}
+
+/// Whether the open /proc/<pid>/fd directory `dir` lists our own descriptor table (`pid` one
+/// of our threads): it then holds `dir` itself.
+fn shares_our_table(dir: &DirFd) -> bool {
+    let mut name = Vec::with_capacity(16);
+    describe::fd_name(&mut name, dir.raw());
+    match (sys::fstatat_follow(dir, &name), sys::fstat_fd(dir.raw())) {
+        (Ok(a), Ok(b)) => a.dev == b.dev && a.ino == b.ino,
+        _ => false,
+    }
 }
 
 /// Lists and classifies every descriptor of `opts.pid` (this process when None).
 pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
-    let place = Place::of(&opts);
-    let dirs = open_dirs(&opts, &place)?;
-    let walk = walk(&place, &dirs)?;
+    let mut place = Place::of(&opts);
+    let (dirs, probe) = {
+        let hold = fd_gate::hold();
+        // each learnt once with a descriptor of its own: now, not in the middle of a walk
+        let _ = sys::pipefs_dev();
+        let _ = sys::sockfs_dev();
+        let dirs = open_dirs(&hold, &opts, &place)?;
+        // one of our own threads: the same table, so the same care with our descriptors
+        if !place.own && shares_our_table(&dirs.fd) {
+            place.own = true;
+        }
+        (dirs, if place.own { probe_size() } else { None })
+    };
+    let walk = walk(&place, &dirs, probe)?;
     let (work, released) = share(walk, opts, &place, dirs);
     let (front, mut rest) = work.finish();
     // The scan's descriptors (directories, netlink socket) must be closed when it returns, not
@@ -141,13 +167,13 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
 }
 
 /// Step 1: the calling thread's /proc/<pid>/fd (and fdinfo) directories.
-fn open_dirs(opts: &ScanOptions, place: &Place) -> Result<Dirs, ScanError> {
-    let fd = open_dir(&format!("{}/fd", place.base))
-        .or_else(|_| open_dir(&place.fd_path))
+fn open_dirs(hold: &Hold, opts: &ScanOptions, place: &Place) -> Result<Dirs, ScanError> {
+    let fd = open_dir(hold, &format!("{}/fd", place.base))
+        .or_else(|_| open_dir(hold, &place.fd_path))
         .map_err(|errno| place.failure("open", errno))?;
     Ok(Dirs {
         fd,
-        info: info_dir(opts, &place.base),
+        info: info_dir(hold, opts, &place.base),
     })
 }
 
@@ -166,24 +192,25 @@ fn probe_size() -> Option<usize> {
     Some(size)
 }
 
-/// Step 2: which numbers to walk: probed for our own big tables, else listed.
-fn walk(place: &Place, dirs: &Dirs) -> Result<Walk, ScanError> {
-    // learnt once with a pipe of its own: made now, not in the middle of the walk
-    let _ = sys::pipefs_dev();
-    match if place.own { probe_size() } else { None } {
-        Some(size) => Ok(Walk::Probe(size)),
-        None => {
-            let mut fds = list_fds(&dirs.fd).map_err(|errno| place.failure("getdents64", errno))?;
-            fds.sort_unstable();
-            Ok(Walk::Listed(fds))
-        }
+/// Step 2: which numbers to walk: probed for our own big tables (`probe`, see probe_size),
+/// else listed — our own under a walk of sys::fd_gate, without the descriptors scans keep.
+fn walk(place: &Place, dirs: &Dirs, probe: Option<usize>) -> Result<Walk, ScanError> {
+    if let Some(size) = probe {
+        return Ok(Walk::Probe(size));
     }
+    let gate = place.own.then(fd_gate::walk);
+    let mut fds = list_fds(&dirs.fd).map_err(|errno| place.failure("getdents64", errno))?;
+    if let Some(gate) = gate {
+        fds.retain(|&fd| !gate.is_kept(fd));
+    }
+    fds.sort_unstable();
+    Ok(Walk::Listed(fds))
 }
 
 /// Step 3: the work of the scan, handed to the helper thread too when the table is big. Big
-/// tables are shared with the helper (its directories are opened here, before the walk, so
-/// that the walk can leave them out), and so is the socket dump when the last scan saw
-/// sockets: it is independent kernel work.
+/// tables are shared with the helper (its directories are opened here, and kept out of the
+/// walks of our own table like every descriptor of the scan), and so is the socket dump when
+/// the last scan saw sockets: it is independent kernel work.
 fn share(
     walk: Walk,
     opts: ScanOptions,
@@ -196,6 +223,7 @@ fn share(
     } else {
         None
     };
+    let hold = fd_gate::hold();
     let helper_dirs = helper.as_ref().and_then(|(_, tid)| {
         let base = if own {
             format!("/proc/self/task/{tid}")
@@ -203,19 +231,16 @@ fn share(
             place.base.clone()
         };
         Some(Dirs {
-            fd: open_dir(&format!("{base}/fd")).ok()?,
-            info: info_dir(&opts, &base),
+            fd: open_dir(&hold, &format!("{base}/fd")).ok()?,
+            info: info_dir(&hold, &opts, &base),
         })
     });
-    let diag = (opts.sockets && EXPECT_SOCKETS.load(Ordering::Relaxed))
-        .then(|| SockDiag::open(opts.pid, opts.sockdiag));
-    let mut skip = [-1; 5];
-    if own {
-        let [a, b] = dirs.raw();
-        let [c, d] = helper_dirs.as_ref().map_or([-1, -1], Dirs::raw);
-        let e = diag.as_ref().and_then(SockDiag::raw_fd).unwrap_or(-1);
-        skip = [a, b, c, d, e];
-    }
+    let diag = (opts.sockets && EXPECT_SOCKETS.load(Ordering::Relaxed)).then(|| {
+        let diag = SockDiag::open(opts.pid, opts.sockdiag);
+        let fd = diag.raw_fd();
+        Kept::new(&hold, diag, fd)
+    });
+    drop(hold);
     let chunks = walk.len().div_ceil(CHUNK);
     let items = chunks + usize::from(diag.is_some());
     let expected = match &walk {
@@ -228,7 +253,6 @@ fn share(
         own,
         dirs,
         helper_dirs,
-        skip,
         diag,
         table: OnceLock::new(),
         items,
@@ -298,7 +322,11 @@ fn complete_late(parts: &mut [Packed], work: Arc<Work>, opts: &ScanOptions, plac
             .collect();
         let more = (!missing.is_empty()).then(|| match &diag {
             Some(diag) => diag.table(Some(&missing)),
-            None => socket_table(opts.pid, opts.sockdiag, Some(&missing)),
+            // its netlink socket lives for the dump: opened and closed under a hold
+            None => {
+                let _hold = fd_gate::hold();
+                socket_table(opts.pid, opts.sockdiag, Some(&missing))
+            }
         });
         match (early, more) {
             (Some(mut t), Some(more)) => {
@@ -310,14 +338,14 @@ fn complete_late(parts: &mut [Packed], work: Arc<Work>, opts: &ScanOptions, plac
     } else {
         None
     };
-    let info_dir = info_dir(opts, &place.proc_base);
+    let info_dir = info_dir(&fd_gate::hold(), opts, &place.proc_base);
     let mut scratch = Scratch::new();
     for part in parts.iter_mut().filter(|p| !p.complete) {
         complete(
             part,
             opts,
             own,
-            info_dir.as_ref(),
+            info_dir.as_deref(),
             table.as_ref(),
             &mut scratch,
         );

@@ -10,6 +10,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use crate::layout::fds_bit as bit;
 use crate::parse::fdinfo::FdType;
 use crate::sockdiag::{SockDiag, SocketTable};
+use crate::sys::fd_gate::{self, Kept};
 use crate::sys::{self, DirFd};
 
 use super::complete::{complete, dumped_domain};
@@ -59,6 +60,12 @@ pub(super) struct Progress {
     pub(super) chunks: BTreeMap<usize, Packed>,
     /// Items whose scanner panicked (a bug): redone by the coordinator.
     pub(super) failed: Vec<usize>,
+    /// Chunks taken out of `chunks` to be completed after the walk (Work::complete_after).
+    pub(super) completing: usize,
+    /// The first chunk key complete_after has not looked at yet.
+    pub(super) cursor: usize,
+    /// Set once the coordinator has taken the result: a late helper finds nothing to do.
+    pub(super) over: bool,
 }
 
 impl Progress {
@@ -77,21 +84,16 @@ impl Progress {
 
 /// A scanning thread's directories: /proc/<pid>/fd and, with `fdinfo`, /proc/<pid>/fdinfo.
 pub(super) struct Dirs {
-    pub(super) fd: DirFd,
-    pub(super) info: Option<DirFd>,
-}
-
-impl Dirs {
-    pub(super) fn raw(&self) -> [i32; 2] {
-        [self.fd.raw(), self.info.as_ref().map_or(-1, DirFd::raw)]
-    }
+    pub(super) fd: Kept<DirFd>,
+    pub(super) info: Option<Kept<DirFd>>,
 }
 
 /// One scan's work, shared by the calling thread and the helper. Items are claimed one at a
 /// time from `next`, so a busy or late helper only takes less of it: item 0 is the socket
 /// dump when there is one, then chunks of CHUNK descriptors. A chunk is finished (socket
 /// details, fdinfo) by the thread that scanned it when it can be: when the socket table is
-/// there already or the chunk needs none.
+/// there already or the chunk needs none. Our own table's fdinfo files are read only once
+/// every chunk is walked (by both threads again): a walk must not see them (sys::fd_gate).
 pub(super) struct Work {
     pub(super) walk: Walk,
     pub(super) opts: ScanOptions,
@@ -104,9 +106,7 @@ pub(super) struct Work {
     /// readlinks on a 2-CPU Linux 6.18 machine take 12.7 ms on one thread, 7.9 ms on two
     /// through /proc/self/fd and 6.1 ms on two through their own /proc/<tid>/fd (a C loop).
     pub(super) helper_dirs: Option<Dirs>,
-    /// Descriptors the scan itself holds, left out.
-    pub(super) skip: [i32; 5],
-    pub(super) diag: Option<SockDiag>,
+    pub(super) diag: Option<Kept<SockDiag>>,
     pub(super) table: OnceLock<SocketTable>,
     pub(super) items: usize,
     pub(super) next: AtomicUsize,
@@ -118,6 +118,8 @@ pub(super) struct Work {
 pub(super) struct Scratch {
     pub(super) name: Vec<u8>,
     pub(super) link: Vec<u8>,
+    /// A second reading of a link (another process's descriptors, see describe_one).
+    pub(super) again: Vec<u8>,
     pub(super) info: Vec<u8>,
 }
 
@@ -126,6 +128,7 @@ impl Scratch {
         Scratch {
             name: Vec::with_capacity(16),
             link: vec![0u8; 4096],
+            again: vec![0u8; 4096],
             info: Vec::new(),
         }
     }
@@ -143,6 +146,9 @@ impl Work {
         let start = (i - self.first_chunk()) * CHUNK;
         let end = (start + CHUNK).min(self.walk.len());
         let mut out = Packed::with_capacity(end.saturating_sub(start));
+        // our own table: no kernelscope descriptor opens or closes meanwhile, and the ones
+        // scans keep are left out
+        let gate = self.own.then(fd_gate::walk);
         for k in start..end {
             let (fd, pre) = match &self.walk {
                 Walk::Probe(_) => {
@@ -157,16 +163,30 @@ impl Work {
                     (fd, self.own.then(|| sys::fstat_fd(fd)))
                 }
             };
-            if self.skip.contains(&fd) {
+            if gate.as_ref().is_some_and(|g| g.is_kept(fd)) {
                 continue;
             }
-            describe_one(&mut out, &dirs.fd, fd, pre, &mut s.name, &mut s.link);
+            describe_one(&mut out, &dirs.fd, fd, pre, s);
         }
+        drop(gate);
         let table = self.table.get();
-        if self.ready(&out, table) {
-            complete(&mut out, &self.opts, self.own, dirs.info.as_ref(), table, s);
+        if !self.after_walk(dirs) && self.ready(&out, table) {
+            complete(
+                &mut out,
+                &self.opts,
+                self.own,
+                dirs.info.as_deref(),
+                table,
+                s,
+            );
         }
         Output::Chunk(out)
+    }
+
+    /// Whether chunks are completed only after the walk: when completing opens descriptors
+    /// (fdinfo files) in the table being walked.
+    fn after_walk(&self, dirs: &Dirs) -> bool {
+        self.own && dirs.info.is_some()
     }
 
     /// Whether every socket of `part` can be told now: found in `table`, or known to be of a
@@ -193,24 +213,92 @@ impl Work {
     /// Completes `part` when it is not yet and now can be.
     pub(super) fn try_complete(&self, part: &mut Packed, dirs: &Dirs, s: &mut Scratch) {
         let table = self.table.get();
-        if !part.complete && table.is_some() && self.ready(part, table) {
-            complete(part, &self.opts, self.own, dirs.info.as_ref(), table, s);
+        if !part.complete && table.is_some() && !self.after_walk(dirs) && self.ready(part, table) {
+            complete(part, &self.opts, self.own, dirs.info.as_deref(), table, s);
         }
     }
 
-    /// Claims and does items until none is left.
+    /// Claims and does items until none is left; then, when chunks are completed after the
+    /// walk, completes them with the other thread.
     pub(super) fn run(&self, dirs: &Dirs) {
         let mut scratch = Scratch::new();
+        self.claim(dirs, &mut scratch);
+        if self.after_walk(dirs) {
+            self.complete_after(dirs, &mut scratch);
+        }
+    }
+
+    /// Chunks left incomplete by the walk, completed one at a time by either thread once every
+    /// item is done (no walk is under way any more). A chunk whose sockets are not all in the
+    /// table stays for complete_late.
+    fn complete_after(&self, dirs: &Dirs, s: &mut Scratch) {
+        let mut p = self.progress();
+        while p.done < self.items && !p.over {
+            p = self.wait(p);
+        }
+        let table = self.table.get();
+        loop {
+            let next = p
+                .chunks
+                .range(p.cursor..)
+                .find(|(_, c)| !c.complete)
+                .map(|(&k, _)| k);
+            let Some(k) = next else { return };
+            p.cursor = k + 1;
+            let Some(mut part) = p.chunks.remove(&k) else {
+                return;
+            };
+            p.completing += 1;
+            drop(p);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if self.ready(&part, table) {
+                    complete(
+                        &mut part,
+                        &self.opts,
+                        self.own,
+                        dirs.info.as_deref(),
+                        table,
+                        s,
+                    );
+                }
+            }));
+            p = self.progress();
+            p.completing -= 1;
+            match r {
+                Ok(()) => {
+                    p.chunks.insert(k, part);
+                }
+                // half-written: scanned again by the coordinator
+                Err(_) => p.failed.push(k),
+            }
+            p.advance(self.first_chunk());
+            if p.completing == 0 {
+                self.all_done.notify_all();
+            }
+        }
+    }
+
+    fn wait<'a>(
+        &self,
+        p: std::sync::MutexGuard<'a, Progress>,
+    ) -> std::sync::MutexGuard<'a, Progress> {
+        self.all_done
+            .wait(p)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Claims and does items until none is left.
+    fn claim(&self, dirs: &Dirs, scratch: &mut Scratch) {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.items {
                 return;
             }
             let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut done = self.item(i, dirs, &mut scratch);
+                let mut done = self.item(i, dirs, scratch);
                 if let Output::Chunk(part) = &mut done {
                     // the table may have arrived while this chunk was scanned
-                    self.try_complete(part, dirs, &mut scratch);
+                    self.try_complete(part, dirs, scratch);
                 }
                 done
             }));
@@ -236,7 +324,7 @@ impl Work {
                     let mut failed = Vec::new();
                     for (k, mut part) in waiting {
                         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            self.try_complete(&mut part, dirs, &mut scratch)
+                            self.try_complete(&mut part, dirs, scratch)
                         }));
                         match r {
                             Ok(()) => completed.push((k, part)),
@@ -262,14 +350,13 @@ impl Work {
     /// the result so far and the chunks that follow it, in order, some not complete yet.
     pub(super) fn finish(&self) -> (Packed, Vec<Packed>) {
         self.run(&self.dirs);
-        let mut p = self.progress();
-        while p.done < self.items {
-            p = self
-                .all_done
-                .wait(p)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self.progress();
+        while guard.done < self.items || guard.completing > 0 {
+            guard = self.wait(guard);
         }
-        let mut p = std::mem::take(&mut *p);
+        let mut p = std::mem::take(&mut *guard);
+        guard.over = true;
+        drop(guard);
         let mut scratch = Scratch::new();
         for i in std::mem::take(&mut p.failed) {
             match self.item(i, &self.dirs, &mut scratch) {

@@ -134,6 +134,9 @@ pub fn type_from_mode(mode: u32, target: &str) -> FdType {
             }
         }
         0o040000 => FdType::Directory,
+        // a path that stats as a socket is a unix socket's file held by an O_PATH descriptor
+        // (open(2) of a socket file fails otherwise): a path, not a socket
+        0o140000 if target.starts_with('/') => FdType::File,
         0o140000 => FdType::Socket,
         0o010000 => FdType::Fifo,
         0o020000 => FdType::CharDevice,
@@ -540,6 +543,8 @@ mod tests {
         assert_eq!(type_from_mode(0o41777, "/tmp"), FdType::Directory);
         assert_eq!(type_from_mode(0o20666, "/dev/null"), FdType::CharDevice);
         assert_eq!(type_from_mode(0o10644, "/tmp/fifo"), FdType::Fifo);
+        // O_PATH on a unix socket's file
+        assert_eq!(type_from_mode(0o140755, "/tmp/s.sock"), FdType::File);
         assert_eq!(type_from_mode(0o60660, "/dev/sda"), FdType::BlockDevice);
     }
 }

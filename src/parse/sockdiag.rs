@@ -470,7 +470,11 @@ fn proc_net_endpoint(s: &str, v6: bool) -> Option<(Addr, u16)> {
     Some((Addr::Ip(ip), port))
 }
 
-/// Parses /proc/net/{tcp,tcp6,udp,udp6}; `protocol` "tcp" or "udp".
+/// TCP_LISTEN in the st column of /proc/net/tcp.
+const TCP_LISTEN_STATE: u8 = 0x0a;
+
+/// Parses /proc/net/{tcp,tcp6,udp,udp6}; `protocol` "tcp" or "udp". A TCP listener's send
+/// queue is None: the file does not carry its backlog.
 pub fn parse_proc_net_inet(
     text: &[u8],
     v6: bool,
@@ -509,7 +513,12 @@ pub fn parse_proc_net_inet(
             remote_port: Some(rp),
             path: None,
             peer_inode: None,
-            send_queue_bytes: u64::from_str_radix(tx, 16).ok(),
+            // a TCP listener's tx_queue column is 0 (write_seq - snd_una), not its backlog,
+            // which netlink gives (idiag_wqueue) and this file does not; rx_queue is the accept
+            // queue in both (sk_ack_backlog)
+            send_queue_bytes: (!(protocol == "tcp" && state == TCP_LISTEN_STATE))
+                .then(|| u64::from_str_radix(tx, 16).ok())
+                .flatten(),
             recv_queue_bytes: u64::from_str_radix(rx, 16).ok(),
         });
     }
@@ -815,6 +824,8 @@ mod tests {
         assert_eq!(out[0].local_text().as_deref(), Some("127.0.0.1"));
         assert_eq!(out[0].local_port, Some(8080));
         assert_eq!(out[0].recv_queue_bytes, Some(2));
+        // no backlog in the file: tx_queue is 0 for a listener
+        assert_eq!(out[0].send_queue_bytes, None);
         assert_eq!(out[1].state, "established");
         assert_eq!(out[1].remote_port, Some(8080));
         assert_eq!(out[1].send_queue_bytes, Some(10));

@@ -307,6 +307,23 @@ pub fn pipefs_dev() -> Option<u64> {
     })
 }
 
+/// st_dev of sockfs, where every socket lives (an O_PATH descriptor on a unix socket's file
+/// stats as a socket too, on the file's filesystem): learnt once from a socket made and closed
+/// for the purpose. None when no socket could be made.
+pub fn sockfs_dev() -> Option<u64> {
+    static DEV: once_cell::sync::OnceCell<Option<u64>> = once_cell::sync::OnceCell::new();
+    *DEV.get_or_init(|| {
+        // SAFETY: socket(2) with constant arguments has no memory preconditions.
+        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fd was just opened by socket(2) and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        fstat_raw(fd.as_raw_fd()).ok().map(|st| st.st_dev)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,12 @@
 //! The only place with `unsafe` libc calls (and, in uv.rs and napi.rs, the libuv and napi
 //! ones). Each wrapper does one thing, returns `Err(errno)` on failure and never panics.
 //! By kind: fs.rs (files, directories, links), net.rs (sockets), process.rs (the process,
-//! its ids and clock), uv.rs (libuv loop hooks), napi.rs (typed-array views).
+//! its ids and clock), uv.rs (libuv loop hooks), napi.rs (typed-array views), fd_gate.rs
+//! (our own descriptors kept out of fds() walks of our own table).
 
 use crate::error::last_errno;
 
+pub mod fd_gate;
 mod fs;
 pub mod napi;
 mod net;
