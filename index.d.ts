@@ -331,6 +331,8 @@ export function threads(options?: ThreadsOptions): ThreadInfo[]
  * 'anon_inode:[eventpoll]', …) and, for paths, the file type in fstat's st_mode.
  * 'anon' is any other anonymous inode (userfaultfd, fanotify, perf_event, bpf, …); 'unknown'
  * is what neither tells (namespace fds such as 'net:[4026531833]', or an fd closed mid-scan).
+ * An O_PATH descriptor on a unix socket's file is a 'file' (its target the path): it holds
+ * the path, it is not a socket.
  */
 export type FdType =
   | 'file' | 'directory' | 'socket' | 'pipe' | 'fifo' | 'char-device' | 'block-device'
@@ -378,8 +380,9 @@ export interface FdSocket {
   path: string | null
   /**
    * TCP: bytes sent but not yet acknowledged plus not yet sent (idiag_wqueue, ss Send-Q); for a
-   * listener its backlog limit. UDP: bytes in the send buffer. unix: bytes queued
-   * (UNIX_DIAG_RQLEN; for a listener the backlog limit); null from /proc/net/unix.
+   * listener its backlog limit (from /proc/net/tcp, which lacks it: TCP_INFO's for this
+   * process's own listeners, null for another process's). UDP: bytes in the send buffer. unix:
+   * bytes queued (UNIX_DIAG_RQLEN; for a listener the backlog limit); null from /proc/net/unix.
    */
   sendQueueBytes: number | null
   /**
@@ -448,9 +451,11 @@ export interface FdEntry {
   /** For an inotify fd with `fdinfo: true`: its watches. */
   inotify: { watches: InotifyWatch[] } | null
   /**
-   * The descriptor vanished or changed while it was being looked at ('closed during the
-   * scan', 'replaced during the scan'): reported here, never thrown. Other fields are
-   * whatever was read before. null normally.
+   * The descriptor vanished or changed while it was being looked at: 'closed during the scan',
+   * 'replaced during the scan' (the number was closed and reused for another file between two
+   * looks at it, twice running; type 'unknown', target and inode null; or, seen by the fdinfo
+   * read, after the rest was read), 'readlink failed: EACCES'. Reported here, never thrown.
+   * With an error, only what it does not contradict is kept. null normally.
    */
   error: string | null
 }
@@ -566,7 +571,12 @@ export class LoopMonitor {
   history(): LoopIteration[]
   /** Forgets everything; counting starts again with the next iteration. */
   reset(): void
-  /** Stops this monitor (the hooks stop when no monitor on the thread is left). Calling it again does nothing. */
+  /**
+   * Stops this monitor (the hooks stop when no monitor on the thread is left) and lets go of
+   * the native memory its frozen numbers no longer need (an open monitor holds ~30 KB of
+   * histograms plus 72 bytes per history slot, reported to V8 as external memory): stats(),
+   * history() and buckets() answer as before. Calling it again does nothing.
+   */
   close(): void
   /** true after close(), or once the thread's environment was torn down. */
   readonly closed: boolean

@@ -18,6 +18,7 @@ use crate::fds::list_fds;
 use crate::parse::fdinfo::{classify_target, FdType, TargetKind};
 use crate::parse::proc_text::field;
 use crate::parse::tcp_info;
+use crate::sys::fd_gate::{self, Kept};
 use crate::sys::{self, DirFd};
 
 use crate::layout::{fd_summary as slot, FD_SUMMARY_PAIRS, FD_SUMMARY_TYPES};
@@ -91,12 +92,21 @@ fn probe_size() -> Option<usize> {
 /// The summary of this process's descriptors (see `slot`); Err(errno) when /proc/self/fd cannot
 /// be listed.
 pub fn summarize() -> std::result::Result<Vec<f64>, i32> {
-    let dir = DirFd::open(Path::new("/proc/thread-self/fd"))
-        .or_else(|_| DirFd::open(Path::new("/proc/self/fd")))?;
-    let fds = match probe_size() {
+    // our own descriptors are opened where no fds() walk sees them, and our walk does not see
+    // those of a scan running on another thread (sys::fd_gate)
+    let (dir, probe) = {
+        let hold = fd_gate::hold();
+        let dir = DirFd::open(Path::new("/proc/thread-self/fd"))
+            .or_else(|_| DirFd::open(Path::new("/proc/self/fd")))?;
+        let fd = dir.raw();
+        (Kept::new(&hold, dir, Some(fd)), probe_size())
+    };
+    let gate = fd_gate::walk();
+    let mut fds = match probe {
         Some(size) => (0..size as i32).collect(),
         None => list_fds(&dir)?,
     };
+    fds.retain(|&fd| !gate.is_kept(fd));
     let mut out = vec![0.0; FD_SUMMARY_PAIRS];
     let mut pairs = Vec::new();
     let pipefs = sys::pipefs_dev();
@@ -105,11 +115,7 @@ pub fn summarize() -> std::result::Result<Vec<f64>, i32> {
     let mut name = Vec::with_capacity(16);
     let mut link = [0u8; 256];
     let mut info = [0u8; 256];
-    let dir_fd = dir.raw();
     for fd in fds {
-        if fd == dir_fd {
-            continue; // our own listing
-        }
         let st = match sys::fstat_fd(fd) {
             Ok(st) => st,
             Err(_) => continue, // not open (probing), or closed since the listing
@@ -158,6 +164,7 @@ pub fn summarize() -> std::result::Result<Vec<f64>, i32> {
         out[slot::COUNT] += 1.0;
         out[FD_SUMMARY_TYPES + kind as usize] += 1.0;
     }
+    drop(gate);
     LAST_COUNT.store(out[slot::COUNT] as usize, Ordering::Relaxed);
     out.extend_from_slice(&pairs);
     Ok(out)
