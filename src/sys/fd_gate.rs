@@ -93,6 +93,8 @@ impl Drop for Hold {
 /// opened or closed, and `kept` lists the ones scans keep open.
 pub struct Walk {
     kept: Vec<i32>,
+    /// Ended on the thread that started it (WALKING is per thread): not Send.
+    _here: std::marker::PhantomData<*const ()>,
 }
 
 /// Starts a walk: waits for the holds under way, and for the ones waiting, to end.
@@ -105,7 +107,10 @@ pub fn walk() -> Walk {
     let kept = g.kept.clone();
     drop(g);
     WALKING.with(|w| w.set(w.get() + 1));
-    Walk { kept }
+    Walk {
+        kept,
+        _here: std::marker::PhantomData,
+    }
 }
 
 impl Walk {
