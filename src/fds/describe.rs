@@ -81,13 +81,11 @@ fn implied(st: &ModeIno) -> Option<(FdType, &'static str)> {
     }
 }
 
-/// One descriptor as read from its link.
+/// What a link says a descriptor is, once checked.
 struct Linked {
     kind: FdType,
     inode: Option<u64>,
     error: Option<String>,
-    /// Bytes of the link text in Scratch::link.
-    len: usize,
 }
 
 /// One descriptor into `out`: its target (readlink), type and inode. For our own descriptors
@@ -119,10 +117,16 @@ pub(super) fn describe_one(
             Some(Err(e)) => return unreadable(out, fd, e),
             None => {}
         }
-        match linked(dir, fd, pre, s) {
+        fd_name(&mut s.name, fd);
+        let len = match sys::readlinkat(dir, &s.name, &mut s.link) {
+            Ok(n) => n.min(s.link.len()),
+            Err(e) => return unreadable(out, fd, e),
+        };
+        let target = String::from_utf8_lossy(&s.link[..len]);
+        let link = &s.link[..len];
+        match check(dir, fd, pre, &s.name, link, &target, &mut s.again) {
             Err(e) => return unreadable(out, fd, e),
             Ok(Some(l)) => {
-                let target = String::from_utf8_lossy(&s.link[..l.len]);
                 out.text.push(Some(&target));
                 let mut bits = 0;
                 if let Some(e) = &l.error {
@@ -139,19 +143,20 @@ pub(super) fn describe_one(
     }
 }
 
-/// The link of `fd` read and checked against what the descriptor is: `pre` (our own: the fstat
-/// before it) against an fstat after it, or another process's link read again after the stat
+/// The link `link` (`target` as text) of `fd` (its name in `dir`: `name`) checked against what
+/// the descriptor is: `pre` (our own: the fstat before the readlink) against an fstat after it,
+/// or, for another process's, the link read again (into `again`) after the stat through it
 /// that gives its type. Ok(None) when they disagree: the number was reused in between.
-fn linked(
+fn check(
     dir: &DirFd,
     fd: i32,
     pre: Option<SysResult<ModeIno>>,
-    s: &mut Scratch,
+    name: &[u8],
+    link: &[u8],
+    target: &str,
+    again: &mut [u8],
 ) -> SysResult<Option<Linked>> {
-    fd_name(&mut s.name, fd);
-    let len = sys::readlinkat(dir, &s.name, &mut s.link)?.min(s.link.len());
-    let target = String::from_utf8_lossy(&s.link[..len]);
-    let kind = classify_target(&target);
+    let kind = classify_target(target);
     let anon = match kind {
         TargetKind::Anon(t) => Some(t),
         _ => None,
@@ -183,19 +188,19 @@ fn linked(
                 return Ok(None);
             }
             (
-                anon.unwrap_or_else(|| type_from_mode(st.mode, &target)),
+                anon.unwrap_or_else(|| type_from_mode(st.mode, target)),
                 Some(st.ino),
                 None,
             )
         }
-        (_, None) => match sys::fstatat_follow(dir, &s.name) {
+        (_, None) => match sys::fstatat_follow(dir, name) {
             Ok(st) => {
-                let again = sys::readlinkat(dir, &s.name, &mut s.again)?.min(s.again.len());
-                if s.again[..again] != s.link[..len] {
+                let n = sys::readlinkat(dir, name, again)?.min(again.len());
+                if again[..n] != *link {
                     return Ok(None);
                 }
                 (
-                    anon.unwrap_or_else(|| type_from_mode(st.mode, &target)),
+                    anon.unwrap_or_else(|| type_from_mode(st.mode, target)),
                     Some(st.ino),
                     None,
                 )
@@ -207,12 +212,7 @@ fn linked(
             ),
         },
     };
-    Ok(Some(Linked {
-        kind,
-        inode,
-        error,
-        len,
-    }))
+    Ok(Some(Linked { kind, inode, error }))
 }
 
 #[cfg(test)]

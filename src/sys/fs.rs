@@ -254,8 +254,11 @@ pub struct ModeIno {
 fn fstat_raw(fd: i32) -> SysResult<libc::stat> {
     // SAFETY: stat is plain old data; all-zero is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: st is a valid, writable stat; fstat of any fd number has no side effects.
-    let rc = unsafe { libc::fstat(fd, &mut st) };
+    // The fstat system call itself: glibc's fstat() is newfstatat(fd, "", AT_EMPTY_PATH), which
+    // first reads the empty path from user memory (an fds() scan makes one or two per fd).
+    // SAFETY: st is a valid, writable stat, the kernel's struct stat on the 64-bit targets
+    // (x86-64, aarch64; glibc and musl lay it out alike); fstat of any fd has no side effects.
+    let rc = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) };
     if rc != 0 {
         return Err(last_errno());
     }
