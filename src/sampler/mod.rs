@@ -27,6 +27,8 @@ use watch::{observe, open_watched, wanted, Roster, Watched};
 
 /// How often the set of watched threads is looked at again (the pool starts lazily).
 const REFRESH_MS: f64 = 100.0;
+/// ...and how often in the second after the thread count changed (a new pool is being named).
+const SETTLE_REFRESH_MS: f64 = 10.0;
 /// A parked pool worker (watch.rs) is read every this many passes...
 const PARKED_EVERY: u64 = 4;
 /// ...except for this many passes after a poke (JS queued pool work: a worker is about to wake).
@@ -154,11 +156,17 @@ fn run(generation: u64) {
         };
         let mut gone: Vec<i32> = Vec::new();
         if let Some((hints, loops)) = refresh {
-            next_refresh = started + REFRESH_MS;
             let pool = match &hints {
                 Some(h) => roster.pool_workers(h, own, started).to_vec(),
                 None => Vec::new(),
             };
+            // while new threads may still be naming themselves, look again soon
+            next_refresh = started
+                + if roster.settling() {
+                    SETTLE_REFRESH_MS
+                } else {
+                    REFRESH_MS
+                };
             let want = wanted(&pool, &loops);
             watched.retain(|t, w| {
                 let keep = want.get(t) == Some(&w.role);

@@ -61,8 +61,8 @@ impl Watched {
     }
 }
 
-/// Refreshes (REFRESH_MS apart) that look at the pool again after the thread count changed.
-const SETTLE_LOOKS: u32 = 10;
+/// Looks (SETTLE_REFRESH_MS apart) at the pool again after the thread count changed.
+const SETTLE_LOOKS: u32 = 50;
 
 pub fn open_watched(tid: i32, role: u8) -> Option<Watched> {
     let base = format!("/proc/self/task/{tid}/");
@@ -196,6 +196,11 @@ pub struct Roster {
 }
 
 impl Roster {
+    /// Whether the thread count changed lately (the next looks come sooner).
+    pub fn settling(&self) -> bool {
+        self.settle > 0
+    }
+
     pub fn pool_workers(&mut self, hints: &RoleHints, own: i32, now_ms: f64) -> &[i32] {
         if self.task_dir.is_none() {
             self.task_dir = DirFd::open(std::path::Path::new("/proc/self/task")).ok();
@@ -213,6 +218,7 @@ impl Roster {
             // from inside it, so a look taken in between finds "node" threads not yet known as
             // workers, and on a loaded machine a new thread may not run for 100 ms and more):
             // after a change in the count, look again at each of the next SETTLE_LOOKS refreshes
+            // (10 ms apart: half a second)
             self.settle = if moved {
                 SETTLE_LOOKS
             } else {
