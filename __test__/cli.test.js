@@ -88,6 +88,57 @@ test('inspect --json of a separate Node process: the libuv worker in openat on t
   assert.equal(out.process.limits.openFiles.soft, Number(fs.readFileSync(`/proc/${svc.pid}/limits`, 'utf8').match(/Max open files\s+(\d+)/)[1]))
 })
 
+// a process holding descriptors whose JSON needs every escape: odd file names (quote,
+// backslash, newline, tab, control bytes, DEL, a byte that is not UTF-8, U+2028, an emoji), a
+// deleted file, a directory, /dev/null, a FIFO, a pipe, TCP, UDP and unix sockets (an abstract
+// name with NULs, a path with a newline)
+const ODD = `
+const fs = require('fs'), net = require('net'), dgram = require('dgram'), path = require('path')
+const dir = process.argv[1]
+const keep = []
+const names = ['q"uote', 'back\\\\slash', 'new\\nline', 'tab\\there', 'ctl\\x01\\x1f', 'del\\x7f', 'sep\\u2028', 'emoji\\u{1f600}']
+for (const n of names) keep.push(fs.openSync(path.join(dir, n), 'w'))
+keep.push(fs.openSync(Buffer.concat([Buffer.from(dir + '/bad'), Buffer.from([0xff, 0xfe]), Buffer.from('x')]), 'w'))
+const gone = path.join(dir, 'deleted'); keep.push(fs.openSync(gone, 'w')); fs.unlinkSync(gone)
+keep.push(fs.openSync(dir, 'r'), fs.openSync('/dev/null', 'r'), fs.openSync(process.argv[2], fs.constants.O_RDWR))
+const u = dgram.createSocket('udp4'); keep.push(u)
+const tcp = net.createServer((s) => keep.push(s))
+const abs = net.createServer(); const named = net.createServer()
+tcp.listen(0, '127.0.0.1', () => u.bind(0, '127.0.0.1', () => abs.listen('\\0ks\\0json', () => named.listen(path.join(dir, 'un\\nix.sock'), () => {
+  const c = net.connect(tcp.address().port, '127.0.0.1', () => { keep.push(c); setTimeout(() => process.stdout.write('{}\\n'), 100) })
+}))))
+process.stdin.resume()
+`
+
+test('inspect --json writes exactly what JSON.stringify gives of fdsSync({ pid }) entries, odd names, sockets and all', async (t) => {
+  const ks = require('..')
+  const dir = tmpdir()
+  const fifo = mkfifo(dir)
+  const svc = await service(process.execPath, ['-e', ODD, dir, fifo])
+  t.after(async () => {
+    await svc.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const pid = svc.child.pid
+  const r = await run(['inspect', String(pid), '--json'])
+  assert.equal(r.code, 0, r.stderr)
+  // the text is JSON.stringify's own: no other escapes, no spaces, one trailing newline
+  const out = JSON.parse(r.stdout)
+  assert.equal(JSON.stringify(out) + '\n', r.stdout)
+  const fds = ks.fdsSync({ pid })
+  const byType = {}
+  for (const e of fds) byType[e.type] = (byType[e.type] || 0) + 1
+  assert.equal(JSON.stringify(out.descriptors), JSON.stringify({ count: fds.length, byType, entries: fds }))
+  const targets = out.descriptors.entries.map((e) => e.target)
+  for (const n of ['q"uote', 'back\\slash', 'new\nline', 'tab\there', 'ctl\x01\x1f', 'del\x7f', 'sep\u2028', 'emoji\u{1f600}', 'bad\ufffd\ufffdx']) {
+    assert.ok(targets.includes(path.join(dir, n)), `${JSON.stringify(n)} in ${JSON.stringify(targets)}`)
+  }
+  assert.ok(targets.includes(path.join(dir, 'deleted') + ' (deleted)'))
+  assert.ok(out.descriptors.entries.some((e) => e.socket && e.socket.localAddress === '@ks@json'))
+  assert.ok(out.descriptors.entries.some((e) => e.socket && e.socket.localAddress === path.join(dir, 'un\nix.sock')))
+  for (const type of ['file', 'directory', 'char-device', 'fifo', 'pipe', 'socket', 'epoll']) assert.ok(byType[type] > 0, `${type} in ${JSON.stringify(byType)}`)
+})
+
 test('the table fits 80 columns and names the worker, the FIFO and the port', async (t) => {
   const svc = await nodeService(t)
   const r = await run(['inspect', String(svc.pid)])

@@ -4,7 +4,7 @@
 
 const { processInfo } = require('../probes/process')
 const { threads } = require('../probes/threads')
-const { fdsSync } = require('../probes/fds')
+const { fdsSync, fdsJsonSync } = require('../probes/fds')
 
 const EXIT = Object.freeze({ OK: 0, USAGE: 2, NO_ACCESS: 3 })
 
@@ -66,15 +66,32 @@ function readProcess (pid) {
   const info = processInfo(pid)
   const fds = fdsSync({ pid, sockets: true })
   const ths = threads({ pid, syscalls: true })
-  // a thread's 'socket:[inode]' target is made readable by the socket tables
   const byInode = new Map()
   for (const e of fds) if (e.socket && e.inode !== null) byInode.set(e.inode, e.socket)
+  describeSocketTargets(ths, (inode) => byInode.get(inode))
+  return { info, threads: ths, fds }
+}
+
+/**
+ * readProcess() for --json: the same reads in the same order, the descriptors as
+ * { count, byType, json } (their entries already JSON text, see fdsJsonSync).
+ */
+function readProcessJson (pid) {
+  const info = processInfo(pid)
+  const fds = fdsJsonSync({ pid, sockets: true })
+  const ths = threads({ pid, syscalls: true })
+  describeSocketTargets(ths, fds.socketOf)
+  return { info, threads: ths, fds }
+}
+
+// a thread's 'socket:[inode]' target is made readable by the socket tables
+function describeSocketTargets (ths, socketOf) {
   for (const t of ths) {
     const target = t.syscall && t.syscall.target
     const m = target && /^socket:\[(\d+)\]$/.exec(target)
-    if (m && byInode.has(Number(m[1]))) t.syscall.target = `${target} ${socketText(byInode.get(Number(m[1])))}`
+    const s = m && socketOf(Number(m[1]))
+    if (s) t.syscall.target = `${target} ${socketText(s)}`
   }
-  return { info, threads: ths, fds }
 }
 
 function endpoint (addr, port) {
@@ -134,4 +151,4 @@ function duration (s) {
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`
 }
 
-module.exports = { EXIT, UsageError, parseArgs, parsePid, failure, readProcess, socketText, endpoint, countByType, bytes, fit, table, ms, duration }
+module.exports = { EXIT, UsageError, parseArgs, parsePid, failure, readProcess, readProcessJson, socketText, endpoint, countByType, bytes, fit, table, ms, duration }

@@ -3,7 +3,7 @@
 // nothing injected: the process, its threads and the syscall each sits in, its descriptors by
 // type and its sockets. A table fitted to the terminal (80 columns when not one), or --json.
 
-const { EXIT, UsageError, parseArgs, parsePid, failure, readProcess, socketText, countByType, bytes, fit, table, ms, duration } = require('./common')
+const { EXIT, UsageError, parseArgs, parsePid, failure, readProcess, readProcessJson, socketText, countByType, bytes, fit, table, ms, duration } = require('./common')
 
 const summary = 'one look at a process: threads and their syscalls, descriptors, sockets'
 const usage = `usage: kernelscope inspect <pid> [--json] [--width N]
@@ -84,16 +84,32 @@ async function main (argv) {
   }
   let data
   try {
-    data = readProcess(pid)
+    data = args.flags.json ? readProcessJson(pid) : readProcess(pid)
   } catch (err) {
     const f = failure('inspect', pid, err)
     process.stderr.write(f.message + '\n')
     return f.exit
   }
+  if (args.flags.json) {
+    await writeJson(data)
+    return EXIT.OK
+  }
   const width = args.flags.width || (process.stdout.isTTY && process.stdout.columns) || 80
-  const text = args.flags.json ? JSON.stringify(toJson(data)) + '\n' : render(data, width)
+  const text = render(data, width)
   await new Promise((resolve) => process.stdout.write(text, resolve))
   return EXIT.OK
+}
+
+/**
+ * The text of JSON.stringify(toJson(data)) + '\n', with the descriptor entries written as the
+ * addon wrote them (a Buffer): 10,000 entries are neither built nor serialized in JS.
+ */
+function writeJson ({ info, threads, fds }) {
+  const head = `{"process":${JSON.stringify(info)},"threads":${JSON.stringify(threads)},` +
+    `"descriptors":{"count":${fds.count},"byType":${JSON.stringify(fds.byType)},"entries":`
+  process.stdout.write(head)
+  process.stdout.write(fds.json)
+  return new Promise((resolve) => process.stdout.write('}}\n', resolve))
 }
 
 module.exports = { summary, usage, main, render, toJson }

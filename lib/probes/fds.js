@@ -143,6 +143,35 @@ function diffFds (before, after) {
   return { opened, closed }
 }
 
+/**
+ * For `kernelscope inspect --json`: another process's inventory (no fdinfo) with its entries
+ * already written as JSON by the addon (src/fds/json.rs: the same text JSON.stringify() gives
+ * of fdsSync()'s entries, without building them), the count, the counts by type (in the order
+ * of first appearance, as counting the entries gives) and `socketOf(inode)`: the socket
+ * object an entry with that inode holds, or undefined.
+ */
+function fdsJsonSync (options) {
+  const opts = nativeOptions(options)
+  const packed = call(native().fdsJsonSync, opts)
+  const nums = packed.nums
+  const n = nums.length / C.LEN
+  const byType = {}
+  for (let i = 0; i < n; i++) {
+    const t = TYPES[nums[i * C.LEN + C.TYPE]] || 'unknown'
+    byType[t] = (byType[t] || 0) + 1
+  }
+  let sockets = null
+  const socketOf = (inode) => {
+    if (sockets === null) {
+      sockets = new Map()
+      // few callers, once: the entries are built only when a socket is asked for
+      for (const e of unpack(packed)) if (e.socket !== null && e.inode !== null) sockets.set(e.inode, e.socket)
+    }
+    return sockets.get(inode)
+  }
+  return { count: n, byType, json: packed.json, socketOf }
+}
+
 const FS = supported ? layout('fdSummary', ['COUNT', 'SEND_Q', 'RECV_Q', 'TCP_SOCKETS', 'TCP_RETRANS']) : null
 
 /**
@@ -168,4 +197,4 @@ function fdSummary () {
   }
 }
 
-module.exports = { fds, fdsSync, diffFds, fdSummary, FD_TYPES: TYPES }
+module.exports = { fds, fdsSync, fdsJsonSync, diffFds, fdSummary, FD_TYPES: TYPES }

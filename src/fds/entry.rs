@@ -2,7 +2,7 @@
 //! thread (not the libuv threadpool: an inventory is most wanted when the pool is saturated,
 //! and it must not queue behind the work it diagnoses).
 
-use napi::bindgen_prelude::{Float64Array, Int32Array, Object};
+use napi::bindgen_prelude::{Buffer, Float64Array, Int32Array, Object};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -10,6 +10,7 @@ use crate::error::{arg_error, sys_error};
 use crate::sockdiag::Mode;
 use crate::spawn::Service;
 
+use super::json::entries_json;
 use super::pack::Packed;
 use super::{scan, ScanOptions};
 
@@ -35,6 +36,8 @@ pub struct NativeFds {
     /// Per record, the strings of the other bits; a string channel likewise.
     pub extra: String,
     pub extra_lens: Int32Array,
+    /// fdsJsonSync() only: the entries as JSON text (src/fds/json.rs).
+    pub json: Option<Buffer>,
 }
 
 fn scan_options(o: &NativeFdsOptions) -> Result<ScanOptions> {
@@ -72,18 +75,44 @@ fn compute(opts: ScanOptions) -> Result<Packed> {
 }
 
 fn to_js(p: Packed) -> NativeFds {
+    with_json(p, None)
+}
+
+fn with_json(p: Packed, json: Option<Vec<u8>>) -> NativeFds {
     NativeFds {
         nums: Float64Array::new(p.nums),
         text: p.text.text,
         text_lens: Int32Array::new(p.text.lens),
         extra: p.extra.text,
         extra_lens: Int32Array::new(p.extra.lens),
+        json: json.map(Buffer::from),
     }
 }
 
 #[napi(js_name = "fdsSync", catch_unwind)]
 pub fn fds_sync(options: NativeFdsOptions) -> Result<NativeFds> {
     compute(scan_options(&options)?).map(to_js)
+}
+
+/// fdsSync() with the entries also written as JSON text, from the same table (for `kernelscope
+/// inspect --json`; without fdinfo).
+#[napi(js_name = "fdsJsonSync", catch_unwind)]
+pub fn fds_json_sync(options: NativeFdsOptions) -> Result<NativeFds> {
+    let opts = scan_options(&options)?;
+    if opts.fdinfo {
+        return Err(arg_error(
+            "ERR_INVALID_ARG_VALUE",
+            "fdsJsonSync writes no fdinfo details",
+        ));
+    }
+    let packed = compute(opts)?;
+    let json = entries_json(&packed).map_err(|why| {
+        arg_error(
+            "ERR_KERNELSCOPE_INTERNAL",
+            &format!("the inventory could not be written as JSON ({why}): a bug"),
+        )
+    })?;
+    Ok(with_json(packed, Some(json)))
 }
 
 type Job = Box<dyn FnOnce() + Send + 'static>;

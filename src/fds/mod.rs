@@ -13,6 +13,7 @@ mod complete;
 mod describe;
 mod entry;
 mod helper;
+mod json;
 mod pack;
 mod schedule;
 
@@ -28,7 +29,7 @@ use crate::sockdiag::{socket_table, Mode, SockDiag};
 use crate::sys::fd_gate::{self, Hold, Kept};
 use crate::sys::{self, DirFd};
 
-pub use entry::{fds_async, fds_sync, NativeFds, NativeFdsOptions};
+pub use entry::{fds_async, fds_json_sync, fds_sync, NativeFds, NativeFdsOptions};
 pub use pack::Packed;
 
 use complete::{complete, dumped_domain};
