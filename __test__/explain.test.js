@@ -72,6 +72,42 @@ test('a FIFO whose writer is late: fs, the FIFO path, the wait the sampler saw',
   fs.rmSync(dir, { recursive: true })
 })
 
+test('two FIFO reads whose completions the loop sees late, together: each gets its own FIFO', { skip }, async () => {
+  // The writers (separate processes) write A at 250 ms and B at 550 ms while this loop is busy
+  // until both are written, so the loop sees both opens complete in one turn, long after either
+  // worker left openat. The loop runs completions in the order the workers finished: A's first.
+  // (Under load the demo's file checks once came back with each other's FIFO this way.)
+  const services = require('../lib/cli/demo/services')
+  const dir = tmpdir()
+  const a = await services.lateFifo({ dir, name: 'a.fifo', writeAfterMs: 250, data: 'a', start: false })
+  const b = await services.lateFifo({ dir, name: 'b.fifo', writeAfterMs: 550, data: 'b', start: false })
+  try {
+    const hog = sleep(30).then(() => {
+      // busy until both writers have written (they exit then), at most 5 s
+      const end = Date.now() + 5000
+      const gone = (pid) => { try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z' } catch { return true } }
+      while (Date.now() < end && !(gone(a.pid) && gone(b.pid)));
+    })
+    a.start(); b.start()
+    const [ra, rb] = await Promise.all([
+      ks.explain('check:a', () => fs.promises.readFile(a.path, 'utf8')),
+      ks.explain('check:b', () => fs.promises.readFile(b.path, 'utf8'))
+    ])
+    await hog
+    assert.equal(ra.value, 'a')
+    assert.equal(rb.value, 'b')
+    for (const [r, own, other] of [[ra.report, a.path, b.path], [rb.report, b.path, a.path]]) {
+      const files = r.breakdown.filter((x) => x.kind === 'fs')
+      assert.ok(files.some((x) => x.target === own), `${r.name}: ${JSON.stringify(r.breakdown)}`)
+      assert.ok(!r.breakdown.some((x) => x.target === other), `${r.name} names the other check's FIFO: ${JSON.stringify(r.breakdown)}`)
+      sumsToWall(r)
+    }
+  } finally {
+    await Promise.all([a.close(), b.close()])
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('a timer delayed by another callback\'s busy loop: event-loop-blocked', { skip }, async () => {
   const BUSY = 300
   const TIMER = 50

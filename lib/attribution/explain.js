@@ -409,32 +409,46 @@ function matchEpisodes (reqs, starts, interval, nowMs, drainedMs) {
   const eps = busyPoolEpisodes(lo, hi)
   const pairs = []
   const slack = 2 * interval
+  const doneOf = (i) => {
+    const finished = reqs[i].doneMs !== null && reqs[i].doneMs !== undefined
+    return finished ? reqs[i].doneMs : hi
+  }
+  /** Whether episode e can be request i's at all (its kind, its file, its window). */
+  const admissible = (i, e) => {
+    const s = starts[i]
+    const d = doneOf(i)
+    const known = reqs[i].path ?? null
+    if (known !== null && e.target !== null && e.target !== known) return false
+    if (known === null && reqs[i].paths !== null && e.target !== null && !reqs[i].paths.has(e.target)) return false
+    if (!kindFits(reqs[i], e)) return false
+    // an fs request: a worker seen still in the call after the loop saw the request complete
+    // (seenMs, never refined from an earlier match) was doing another request's (a sample's
+    // time is taken before its read; both are CLOCK_MONOTONIC). Not for DNS: one worker's consecutive lookups polling
+    // the same server are one episode.
+    if (reqs[i].fs && reqs[i].seenMs !== null && e.lastMs > reqs[i].seenMs + 0.5) return false
+    // the worker entered the call while the request executed (the model's start, not its
+    // submit: an episode from before that was another request's)
+    if (e.firstMs < s - slack || e.firstMs > d + slack) return false
+    return true
+  }
   for (let i = 0; i < reqs.length; i++) {
     const s = starts[i]
     if (s === null || s === undefined) continue // the model never had it on a worker
     const finished = reqs[i].doneMs !== null && reqs[i].doneMs !== undefined
-    const d = finished ? reqs[i].doneMs : hi
-    const known = reqs[i].path ?? null
+    const d = doneOf(i)
     for (const e of eps) {
-      if (known !== null && e.target !== null && e.target !== known) continue
-      if (known === null && reqs[i].paths !== null && e.target !== null && !reqs[i].paths.has(e.target)) continue
-      if (!kindFits(reqs[i], e)) continue
-      // an fs request: a worker seen still in the call after the loop saw the request complete
-      // (seenMs, never refined from an earlier match) was doing another request's (a sample's
-      // time is taken before its read; both are CLOCK_MONOTONIC). Not for DNS: one worker's consecutive lookups polling
-      // the same server are one episode.
-      if (reqs[i].fs && reqs[i].seenMs !== null && e.lastMs > reqs[i].seenMs + 0.5) continue
-      // the worker entered the call while the request executed (the model's start, not its
-      // submit: an episode from before that was another request's)
-      if (e.firstMs < s - slack || e.firstMs > d + slack) continue
+      if (!admissible(i, e)) continue
       const a = e.firstMs - interval
       // an episode still open when the sampler was drained (after the operation ended) lasts
       // at least until then: it fits a request that completed earlier that much worse
       const b = e.open ? Math.max(e.lastMs + interval, hi, drainedMs) : e.lastMs + interval
       const overlap = Math.min(b, d) - Math.max(a, s)
       if (overlap <= 0) continue
-      // a good fit starts when the request started executing and ends when it completed
-      const score = overlap - Math.abs(b - d) - Math.abs(a - s)
+      // a good fit starts when the request started executing and ends when it completed; the
+      // loop sees a completion only once it polls again, so of a gap between the episode's
+      // end and the seen completion, the time the sampler saw the loop thread busy is no misfit
+      const late = b < d ? Math.max(0, d - b - loopBusyMs(b, d)) : b - d
+      const score = overlap - late - Math.abs(a - s)
       if (score > 0) pairs.push({ i, e, score, finished })
     }
   }
@@ -448,7 +462,58 @@ function matchEpisodes (reqs, starts, interval, nowMs, drainedMs) {
     byReq.set(p.i, p.e)
     used.add(p.e)
   }
+  uncross(byReq, reqs, slack, admissible)
   return byReq
+}
+
+const LOOP_WAITS = new Set(['epoll_wait', 'epoll_pwait', 'epoll_pwait2'])
+
+/** How long in [fromMs, toMs] the sampler saw the loop thread busy (running, or in a call
+ * that is not its epoll wait): time in which it could not have seen a completion. */
+function loopBusyMs (fromMs, toMs) {
+  let ms = 0
+  for (const e of loopEpisodes(fromMs, toMs)) {
+    if (e.syscall !== null && LOOP_WAITS.has(e.syscall)) continue
+    // samples [firstMs, lastMs]: the episode lasted about one interval past its last sample
+    ms += Math.max(0, Math.min(e.lastMs, toMs) - Math.max(e.firstMs, fromMs))
+  }
+  return ms
+}
+
+/**
+ * The loop runs pool completions in the order the workers finished them (libuv's done queue),
+ * so fs requests the loop saw complete in one order waited in episodes that ended in the same
+ * order. When the loop was late (blocked) the seen times all crowd at its next turn and the
+ * score's end-to-end fit can pair two FIFO opens crosswise; this undoes any such crossing where
+ * each episode is admissible for the other request. An unfinished request and an open episode
+ * sort last; ends closer than two sampling intervals are not ordered.
+ */
+function uncross (byReq, reqs, slack, admissible) {
+  const fsPairs = [...byReq].filter(([i]) => reqs[i].fs)
+  if (fsPairs.length < 2) return
+  const seen = (i) => reqs[i].seenMs ?? Infinity
+  const ended = (e) => e.open ? Infinity : e.lastMs
+  for (let pass = 0, swapped = true; swapped && pass < fsPairs.length; pass++) {
+    swapped = false
+    for (let x = 0; x < fsPairs.length; x++) {
+      for (let y = x + 1; y < fsPairs.length; y++) {
+        const [i, ei] = fsPairs[x]
+        const [j, ej] = fsPairs[y]
+        const si = seen(i)
+        const sj = seen(j)
+        if (si === sj) continue
+        const [first, later, eFirst, eLater] = si < sj ? [i, j, ei, ej] : [j, i, ej, ei]
+        // crossed: the request seen done first holds the episode that ended later
+        if (!(ended(eFirst) > ended(eLater) + slack)) continue
+        if (!admissible(first, eLater) || !admissible(later, eFirst)) continue
+        byReq.set(first, eLater)
+        byReq.set(later, eFirst)
+        fsPairs[x] = [fsPairs[x][0], byReq.get(fsPairs[x][0])]
+        fsPairs[y] = [fsPairs[y][0], byReq.get(fsPairs[y][0])]
+        swapped = true
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

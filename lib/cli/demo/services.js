@@ -270,6 +270,8 @@ async function lateFifo (options) {
   let closing = null
   return {
     path: file,
+    /** The writer process's pid (it exits once it has written). */
+    pid: writer.pid,
     openAfterMs,
     writeAfterMs,
     data,
