@@ -1,7 +1,8 @@
 //! The wait sampler: one kernelscope thread that, only while at least one explained operation is
 //! in flight, reads every `interval` the state, syscall (with what it is about: a path, a peer)
 //! and wchan of the libuv pool workers and of the loop threads that asked for it, into a fixed
-//! ring of episodes (ring.rs) that JS drains in one call. It stops when the last one leaves.
+//! ring of episodes (ring.rs) that JS drains in one call. It stops sampling when the last one
+//! leaves, and exits if none has come IDLE_LINGER_MS later.
 //! Cost (watch.rs): one `pread` of an already-open /proc file per watched thread per sample in
 //! the common case; the shared state is locked only to record a pass, never across the reads,
 //! so JS's start/stop/drain calls do not wait for them.
@@ -17,7 +18,7 @@ use napi::bindgen_prelude::Float64Array;
 use napi::{Env, Result};
 use napi_derive::napi;
 use once_cell::sync::Lazy;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use crate::layout::sampler_episode as slot;
 use crate::sys;
@@ -33,6 +34,13 @@ const SETTLE_REFRESH_MS: f64 = 10.0;
 const PARKED_EVERY: u64 = 4;
 /// ...except for this many passes after a poke (JS queued pool work: a worker is about to wake).
 const EAGER_PASSES: u32 = 3;
+
+/// How long the thread waits, not sampling, for the next explain after the last one ended
+/// before it exits.
+const IDLE_LINGER_MS: f64 = 1000.0;
+
+/// Signalled when a start adds wants (wakes a thread waiting for the next explain).
+static WAKE: Condvar = Condvar::new();
 
 /// Bumped by samplerPoke() (lib/attribution/hooks.js, at each pool request it sees).
 static POKES: AtomicU64 = AtomicU64::new(0);
@@ -135,8 +143,40 @@ fn run(generation: u64) {
             if g.generation != generation || g.pid != pid {
                 return;
             }
-            let Some(interval) = g.interval_ms() else {
+            if g.interval_ms().is_none() {
+                // nobody wants samples: the run's episodes are closed and the thread waits
+                // (no passes, no CPU) up to IDLE_LINGER_MS for the next explain, keeping what it
+                // knows of the pool; a server whose explains come and go would otherwise start
+                // a new thread (and look the pool up anew, every 10 ms for half a second) each
+                // time none was in flight
                 g.ring.close_all();
+                let until = sys::monotonic_ms() + IDLE_LINGER_MS;
+                loop {
+                    let left = until - sys::monotonic_ms();
+                    if left <= 0.0 {
+                        break;
+                    }
+                    g = WAKE
+                        .wait_timeout(g, Duration::from_micros((left * 1000.0) as u64))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                    if g.generation != generation || g.pid != pid || g.interval_ms().is_some() {
+                        break;
+                    }
+                }
+                if g.generation != generation || g.pid != pid {
+                    return;
+                }
+                if g.interval_ms().is_none() {
+                    g.retire();
+                    return;
+                }
+                // wanted again: the idle wait is not active time; parked workers are read at
+                // the next passes (they may have been given work meanwhile)
+                last_at = sys::monotonic_ms();
+                eager = EAGER_PASSES;
+            }
+            let Some(interval) = g.interval_ms() else {
                 g.retire();
                 return;
             };
@@ -234,6 +274,8 @@ fn run(generation: u64) {
 fn ensure_running(g: &mut Shared) -> bool {
     let pid = sys::getpid();
     if g.running && g.pid == pid {
+        // it may be waiting for the next explain
+        WAKE.notify_all();
         return true;
     }
     g.generation += 1;
