@@ -108,34 +108,27 @@ const kbuf = new Float64Array(3)
 const lbuf = new Float64Array(2)
 const orNull = (x) => (Number.isNaN(x) ? null : x)
 
-// The last reading of the process's counters: an operation that starts within REUSE_MS of it
-// starts its window there (the counters are process-wide: the window is widened by at most
-// that much, never narrowed), which saves one of the two readings per operation when
-// operations follow each other closely (a server).
+// The last reading of the process's counters (all of them, at one instant): an operation that
+// starts or ends within REUSE_MS after it takes it for that end of its window. The counters
+// are process-wide, so the window is [start, end] each moved earlier by at most REUSE_MS;
+// operations that follow each other closely (a server's requests) share one reading a
+// millisecond instead of two each (kernelCountersInto is two syscalls, ~5-10 us).
 const REUSE_MS = 1
 let lastCounters = null
 let lastCountersAt = -Infinity
 
 /** The process-wide counters (kernelCountersInto: /proc/self/io and getrusage; the loop
- * monitor's totals, always read anew: they cost no syscall). `reuse`: a reading at most
- * REUSE_MS old serves. */
-function kernelNow (reuse) {
-  const k = { readCalls: null, writeCalls: null, contextSwitches: null, loopIdleMs: null, loopIterations: null }
+ * monitor's totals). A reading at most REUSE_MS old serves. */
+function kernelNow () {
   const t = now()
-  if (reuse && t - lastCountersAt <= REUSE_MS) {
-    k.readCalls = lastCounters.readCalls
-    k.writeCalls = lastCounters.writeCalls
-    k.contextSwitches = lastCounters.contextSwitches
-  } else {
-    try {
-      kernelCountersInto(kbuf)
-      k.readCalls = orNull(kbuf[0])
-      k.writeCalls = orNull(kbuf[1])
-      k.contextSwitches = orNull(kbuf[2])
-      lastCounters = k
-      lastCountersAt = t
-    } catch {}
-  }
+  if (t - lastCountersAt <= REUSE_MS && lastCounters !== null) return lastCounters
+  const k = { readCalls: null, writeCalls: null, contextSwitches: null, loopIdleMs: null, loopIterations: null }
+  try {
+    kernelCountersInto(kbuf)
+    k.readCalls = orNull(kbuf[0])
+    k.writeCalls = orNull(kbuf[1])
+    k.contextSwitches = orNull(kbuf[2])
+  } catch {}
   if (monitor !== null) {
     try {
       loopCountersInto(monitor, lbuf)
@@ -143,6 +136,8 @@ function kernelNow (reuse) {
       k.loopIdleMs = orNull(lbuf[1])
     } catch {}
   }
+  lastCounters = k
+  lastCountersAt = t
   return k
 }
 
@@ -174,7 +169,7 @@ function begin (name, opts) {
   } catch {
     op.sampling = false
   }
-  op.k0 = kernelNow(true)
+  op.k0 = kernelNow()
   op.startMs = now()
   return op
 }
@@ -231,7 +226,7 @@ function finish (op, outcome, endMs, briefUnderMs = -1) {
   let report
   let k1 = null
   if (!brief) {
-    k1 = kernelNow(false)
+    k1 = kernelNow()
     // an operation that made pool requests is matched with what the sampler saw up to now;
     // for one that made none (its report reads the sampler only for the loop thread and the
     // pool's saturation) the last drain stands when it is less than one interval old
@@ -748,26 +743,29 @@ function countSamples (t0, t1) {
 /** Pool workers the sampler found busy at its start with work no hook saw (submitted before
  * the first explain began): they occupy a worker until the sampler saw it go idle. */
 function phantomWork (poolRecs) {
-  const byTid = new Map()
+  let firstSubmit = Infinity
+  for (const r of poolRecs) if (r.startMs < firstSubmit) firstSubmit = r.startMs
+  // each pool thread's first episode (lowest seq), in the order the threads are first met
+  const first = new Map()
   for (const e of episodes.values()) {
     if (e.role !== 'pool') continue
-    const l = byTid.get(e.tid)
-    if (l === undefined) byTid.set(e.tid, [e])
-    else l.push(e)
+    const f = first.get(e.tid)
+    if (f === undefined || e.seq < f.seq) first.set(e.tid, e)
   }
-  const firstSubmit = poolRecs.length > 0 ? Math.min(...poolRecs.map((r) => r.startMs)) : Infinity
   const out = []
-  for (const [tid, list] of byTid) {
-    list.sort((a, b) => a.seq - b.seq)
-    const first = list[0]
-    if (first.syscall === null || IDLE_CALLS.has(first.syscall)) continue
-    if (first.firstMs >= firstSubmit) continue
+  for (const [tid, f] of first) {
+    if (f.syscall === null || IDLE_CALLS.has(f.syscall)) continue
+    if (f.firstMs >= firstSubmit) continue
     // busy from before anything we saw: until its first idle episode
     let endMs = null
-    for (const e of list) {
-      if (e.syscall !== null && IDLE_CALLS.has(e.syscall)) { endMs = e.firstMs; break }
+    let endSeq = Infinity
+    for (const e of episodes.values()) {
+      if (e.role === 'pool' && e.tid === tid && e.seq < endSeq && e.syscall !== null && IDLE_CALLS.has(e.syscall)) {
+        endMs = e.firstMs
+        endSeq = e.seq
+      }
     }
-    out.push({ phantom: true, pool: 'fs', type: 'unknown', op: null, startMs: -Infinity, endMs, doneMs: endMs, target: first.target ?? `${first.syscall} on thread ${tid}`, resource: null })
+    out.push({ phantom: true, pool: 'fs', type: 'unknown', op: null, startMs: -Infinity, endMs, doneMs: endMs, target: f.target ?? `${f.syscall} on thread ${tid}`, resource: null })
   }
   return out
 }
