@@ -1001,7 +1001,8 @@ export interface ExplainReport {
   breakdown: BreakdownEntry[]
   requests: WaterfallRequest[]
   /** Process-wide counters over the operation's window (not only this operation's); the window
-   * starts at a reading at most 1 ms before the operation's start and ends at its end. */
+   * starts at a reading at most 1 ms before the operation's start and ends at a reading at most
+   * 1 ms before its end (one reading serves every operation starting or ending within 1 ms after it). */
   kernel: {
     /** /proc/self/io syscr delta. */
     readCalls: number | null
