@@ -1002,7 +1002,7 @@ export interface ExplainReport {
   requests: WaterfallRequest[]
   /** Process-wide counters over the operation's window (not only this operation's); the window
    * starts at a reading at most 1 ms before the operation's start and ends at a reading at most
-   * 1 ms before its end (one reading serves every operation starting or ending within 1 ms after it). */
+   * 1 ms before its end taken after its start (operations in flight together share readings). */
   kernel: {
     /** /proc/self/io syscr delta. */
     readCalls: number | null

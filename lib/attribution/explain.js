@@ -109,19 +109,20 @@ const lbuf = new Float64Array(2)
 const orNull = (x) => (Number.isNaN(x) ? null : x)
 
 // The last reading of the process's counters (all of them, at one instant): an operation that
-// starts or ends within REUSE_MS after it takes it for that end of its window. The counters
-// are process-wide, so the window is [start, end] each moved earlier by at most REUSE_MS;
-// operations that follow each other closely (a server's requests) share one reading a
-// millisecond instead of two each (kernelCountersInto is two syscalls, ~5-10 us).
+// starts within REUSE_MS after it takes it for its window's start, and one that ends within
+// REUSE_MS after it takes it for its end if it was taken after the operation started. The
+// counters are process-wide, so each end of the window is moved earlier by at most REUSE_MS
+// (never before the start); operations in flight together (a server's requests) share one
+// reading a millisecond instead of about one each (kernelCountersInto is two syscalls, ~5-10 us).
 const REUSE_MS = 1
 let lastCounters = null
 let lastCountersAt = -Infinity
 
 /** The process-wide counters (kernelCountersInto: /proc/self/io and getrusage; the loop
- * monitor's totals). A reading at most REUSE_MS old serves. */
-function kernelNow () {
+ * monitor's totals). A reading at most REUSE_MS old, taken at `notBefore` or later, serves. */
+function kernelNow (notBefore) {
   const t = now()
-  if (t - lastCountersAt <= REUSE_MS && lastCounters !== null) return lastCounters
+  if (t - lastCountersAt <= REUSE_MS && lastCountersAt >= notBefore && lastCounters !== null) return lastCounters
   const k = { readCalls: null, writeCalls: null, contextSwitches: null, loopIdleMs: null, loopIterations: null }
   try {
     kernelCountersInto(kbuf)
@@ -169,7 +170,7 @@ function begin (name, opts) {
   } catch {
     op.sampling = false
   }
-  op.k0 = kernelNow()
+  op.k0 = kernelNow(-Infinity)
   op.startMs = now()
   return op
 }
@@ -226,7 +227,7 @@ function finish (op, outcome, endMs, briefUnderMs = -1) {
   let report
   let k1 = null
   if (!brief) {
-    k1 = kernelNow()
+    k1 = kernelNow(op.startMs)
     // an operation that made pool requests is matched with what the sampler saw up to now;
     // for one that made none (its report reads the sampler only for the loop thread and the
     // pool's saturation) the last drain stands when it is less than one interval old
@@ -800,6 +801,7 @@ function blockersOf (from, to, op) {
 /** Every instant of [t0, t1] on one segment: the highest class, then the request that ended
  * last (the critical path); what none covers is 'unattributed'. */
 function sweep (segs, t0, t1) {
+  if (segs.length <= 1) return sweepOne(segs[0], t0, t1)
   const cuts = new Set([t0, t1])
   for (const s of segs) { cuts.add(s.from); cuts.add(s.to) }
   const xs = [...cuts].sort((a, b) => a - b)
@@ -831,6 +833,23 @@ function sweep (segs, t0, t1) {
     .filter((g) => g.ms > 0)
     .sort((x, y) => y.ms - x.ms)
   return out
+}
+
+/** sweep() of at most one segment (most of a server's requests: their synchronous part), with
+ * the same result without the cuts, groups and sort. */
+function sweepOne (seg, t0, t1) {
+  if (seg === undefined) {
+    const ms = round(t1 - t0)
+    return ms > 0 ? [{ kind: 'unattributed', target: null, ms, count: 0, evidence: null }] : []
+  }
+  // push() clamped it into [t0, t1] with from < to; the rest, before then after it, is unattributed
+  const own = { kind: seg.kind, target: seg.target ?? null, ms: round(seg.to - seg.from), count: 1, evidence: plain(seg.evidence) }
+  let rest = 0
+  if (seg.from > t0) rest += seg.from - t0
+  if (t1 > seg.to) rest += t1 - seg.to
+  const none = { kind: 'unattributed', target: null, ms: round(rest), count: 0, evidence: null }
+  const order = seg.from > t0 ? [none, own] : [own, none]
+  return order.filter((g) => g.ms > 0).sort((x, y) => y.ms - x.ms)
 }
 
 function plain (v) {
