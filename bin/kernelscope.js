@@ -39,7 +39,25 @@ async function cli (argv) {
     help(process.stderr)
     return EXIT_USAGE
   }
+  if (cmd === 'inspect' || cmd === 'top') compileCache()
   return load(cmd).main(rest)
+}
+
+// Node 22.1+: V8's compiled code of our modules kept on disk (NODE_COMPILE_CACHE, or Node's
+// directory under the temporary one) for the next start: about 6% of the CPU of an inspect on
+// Node 24 (nothing where the function does not exist). For the commands that start no program
+// of the user's: Node passes the setting on to child processes through the environment, which
+// is put back as it was.
+function compileCache () {
+  const mod = require('node:module')
+  if (typeof mod.enableCompileCache !== 'function') return
+  const had = Object.prototype.hasOwnProperty.call(process.env, 'NODE_COMPILE_CACHE')
+  const before = process.env.NODE_COMPILE_CACHE
+  try {
+    mod.enableCompileCache()
+  } catch {}
+  if (had) process.env.NODE_COMPILE_CACHE = before
+  else delete process.env.NODE_COMPILE_CACHE
 }
 
 cli(process.argv.slice(2)).then(
