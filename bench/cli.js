@@ -26,9 +26,16 @@ server.listen(0, '127.0.0.1', async () => {
 process.stdin.resume(); process.stdin.on('end', () => process.exit(0))
 `
 
-function time (cmd, args) {
+// Node 20 parses every certificate of NODE_EXTRA_CA_CERTS at start-up, before any script runs
+// (this machine sets it to the whole system bundle: ~85 ms of CPU): the kernelscope and bare
+// Node rows are also run with it unset, as on a machine without it
+const CA = process.env.NODE_EXTRA_CA_CERTS
+const noCa = { ...process.env }
+delete noCa.NODE_EXTRA_CA_CERTS
+
+function time (cmd, args, env = process.env) {
   const t0 = process.hrtime.bigint()
-  const r = spawnSync(cmd, args, { stdio: ['ignore', fs.openSync('/dev/null', 'w'), 'pipe'], encoding: 'utf8' })
+  const r = spawnSync(cmd, args, { stdio: ['ignore', fs.openSync('/dev/null', 'w'), 'pipe'], encoding: 'utf8', env })
   const ms = Number(process.hrtime.bigint() - t0) / 1e6
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`)
   return ms
@@ -52,8 +59,10 @@ async function main () {
   const lsof = () => time('lsof', ['-p', String(pid)])
   const ss = () => time('ss', ['-tanpi'])
   const nodeOnly = () => time(process.execPath, ['-e', '0'])
-  const rounds = 7
-  const r = { ks: [], lsof: [], ss: [], both: [], node: [] }
+  const ksNoCa = () => time(process.execPath, [bin, 'inspect', String(pid), '--json'], noCa)
+  const nodeNoCa = () => time(process.execPath, ['-e', '0'], noCa)
+  const rounds = Number(process.env.ROUNDS) || 11
+  const r = { ks: [], lsof: [], ss: [], both: [], node: [], ksNoCa: [], nodeNoCa: [] }
   ks(); lsof(); ss() // warm the page cache and the dentries
   for (let i = 0; i < rounds; i++) {
     r.ks.push(ks())
@@ -63,8 +72,15 @@ async function main () {
     r.ss.push(b)
     r.both.push(a + b)
     r.node.push(nodeOnly())
+    if (CA) {
+      r.ksNoCa.push(ksNoCa())
+      r.nodeNoCa.push(nodeNoCa())
+    }
   }
-  const ratios = r.ks.map((k, i) => r.both[i] / k)
+  const per = (xs) => xs.map((k, i) => r.both[i] / k)
+  const ratios = per(r.ks)
+  const range = (xs) => `${median(xs).toFixed(1)}× (range ${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}×)`
+  const load = os.loadavg().map((x) => x.toFixed(1)).join(' ')
   const bytes = spawnSync(process.execPath, [bin, 'inspect', String(pid), '--json'], { maxBuffer: 256 << 20 }).stdout.length
   target.stdin.end()
   await new Promise((resolve) => target.once('exit', resolve))
@@ -83,8 +99,15 @@ sockets, its own pipes and epoll). Whole commands, spawn to exit (start-up inclu
 | \`ss -tanpi\` | ${m(r.ss)} | TCP sockets with their processes and TCP_INFO |
 | lsof + ss | ${m(r.both)} | what inspect replaces |
 | \`node -e 0\` | ${m(r.node)} | Node's own start-up, inside kernelscope's figure |
+${CA
+? `| \`kernelscope inspect <pid> --json\`, NODE_EXTRA_CA_CERTS unset | ${m(r.ksNoCa)} | |
+| \`node -e 0\`, NODE_EXTRA_CA_CERTS unset | ${m(r.nodeNoCa)} | |
+`
+: ''}
+Load average at the end: ${load}.${CA ? ` NODE_EXTRA_CA_CERTS was set (${CA}): Node parses that bundle at start-up.` : ''}
 
-lsof + ss take **${median(ratios).toFixed(1)}×** as long as \`kernelscope inspect --json\` (median of the per-round ratios; range ${Math.min(...ratios).toFixed(1)}–${Math.max(...ratios).toFixed(1)}×).
+lsof + ss take **${range(ratios)}** as long as \`kernelscope inspect --json\` (median of the per-round ratios)${CA ? `; with NODE_EXTRA_CA_CERTS unset **${range(per(r.ksNoCa))}**` : ''}.
+The floor, lsof + ss against Node's start-up alone: ${range(per(r.node))}${CA ? `, with NODE_EXTRA_CA_CERTS unset ${range(per(r.nodeNoCa))}` : ''}.
 `)
 }
 
