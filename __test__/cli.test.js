@@ -139,6 +139,22 @@ test('inspect --json writes exactly what JSON.stringify gives of fdsSync({ pid }
   for (const type of ['file', 'directory', 'char-device', 'fifo', 'pipe', 'socket', 'epoll']) assert.ok(byType[type] > 0, `${type} in ${JSON.stringify(byType)}`)
 })
 
+test('a reader that stops reading (| head) ends inspect --json quietly, not with an EPIPE stack', async (t) => {
+  // 3,000 descriptors: ~600 kB of JSON, far more than a pipe holds
+  const svc = await service(process.execPath, ['-e', "for (let i = 0; i < 3000; i++) require('fs').openSync('/dev/null', 'r'); process.stdout.write('{}\\n'); process.stdin.resume()"])
+  t.after(() => svc.stop())
+  const child = spawn(process.execPath, [BIN, 'inspect', String(svc.child.pid), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (d) => { stderr += d })
+  // read a first chunk, then close our end, as head -c does
+  await once(child.stdout, 'data')
+  child.stdout.destroy()
+  const [code] = await once(child, 'exit')
+  assert.equal(stderr, '')
+  assert.equal(code, 0)
+})
+
 test('the table fits 80 columns and names the worker, the FIFO and the port', async (t) => {
   const svc = await nodeService(t)
   const r = await run(['inspect', String(svc.pid)])

@@ -60,6 +60,13 @@ function compileCache () {
   else delete process.env.NODE_COMPILE_CACHE
 }
 
+// a reader that stops reading (`kernelscope inspect <pid> --json | head`) ends the command
+// quietly, as a closed pipe ends other commands, not with an unhandled EPIPE and its stack
+process.stdout.on('error', (err) => {
+  if (err && err.code === 'EPIPE') process.exit(process.exitCode || 0)
+  throw err
+})
+
 cli(process.argv.slice(2)).then(
   (code) => { process.exitCode = typeof code === 'number' ? code : 0 },
   (err) => {
