@@ -63,6 +63,13 @@ class Gate {
     return false
   }
 
+  /** explains(keyOf(method, url)), the key built only where some path is being explained. */
+  explainsRequest (method, url) {
+    if (this.always) return true
+    if (this.until.size === 0) return false
+    return this.explains(keyOf(method, url))
+  }
+
   slow (key) {
     if (this.always) return
     if (this.until.size >= MAX_KEYS && !this.until.has(key)) this.until.clear()
@@ -206,4 +213,4 @@ function track (name, run, h, o, key) {
   return h
 }
 
-module.exports = { middlewareOptions, logObject, log, serverTimingValue, track, handle, keyOf, quoted, Gate, RequestHandle }
+module.exports = { middlewareOptions, logObject, log, serverTimingValue, track, handle, keyOf, timedReport, quoted, Gate, RequestHandle }

@@ -4,7 +4,11 @@
 // serverTiming onSend closes it and sets the header, else onResponse closes it; onResponse logs
 // a slow request (request.log by default); request.<field> holds the report (null until then).
 
-const { middlewareOptions, logObject, log, serverTimingValue, track, handle, keyOf } = require('./core')
+const { middlewareOptions, logObject, log, serverTimingValue, track, handle, keyOf, timedReport } = require('./core')
+
+// request[kTrack] of a request only timed: fastify times it (reply.elapsedTime, from the clock
+// reads it makes anyway for an onResponse hook), so it needs no operation of its own
+const TIMED = Object.freeze({ timed: true })
 
 function plugin (fastify, options, done) {
   const { logger, ...rest } = options || {}
@@ -15,7 +19,15 @@ function plugin (fastify, options, done) {
   const kTrack = Symbol('kernelscope.operation')
   fastify.decorateRequest(field, null)
   fastify.decorateRequest(kTrack, null)
+  const gate = o.gate
+  // fastify >= 4.25 has reply.elapsedTime (looked for once, on the first request)
+  let timedByFastify = o.serverTiming ? false : null
   fastify.addHook('onRequest', (request, reply, next) => {
+    if (timedByFastify === null) timedByFastify = 'elapsedTime' in reply
+    if (timedByFastify && !gate.explainsRequest(request.method, request.url)) {
+      request[kTrack] = TIMED
+      return next()
+    }
     const h = handle()
     request[kTrack] = h
     track(`${request.method} ${request.url}`, next, h, o, keyOf(request.method, request.url))
@@ -39,6 +51,16 @@ function plugin (fastify, options, done) {
   fastify.addHook('onResponse', (request, reply, next) => {
     const h = request[kTrack]
     if (h === null) return next()
+    if (h === TIMED) {
+      const report = timedReport(`${request.method} ${request.url}`, reply.elapsedTime)
+      request[field] = report
+      if (report.wallMs >= o.thresholdMs) {
+        gate.slow(keyOf(request.method, request.url))
+        const route = (request.routeOptions && request.routeOptions.url) || request.url
+        log(logger === undefined ? request.log : logger, field, logObject({ method: request.method, route, status: reply.statusCode }, report))
+      }
+      return next()
+    }
     h.onReport((report) => {
       request[field] = report
       if (report !== null && report.wallMs >= o.thresholdMs) {

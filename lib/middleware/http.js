@@ -4,7 +4,8 @@
 // Each request runs inside one explained operation; a request slower than thresholdMs is logged
 // once with what it waited on; with serverTiming the response carries the breakdown.
 
-const { middlewareOptions, logObject, log, serverTimingValue, track, handle: newHandle, keyOf } = require('./core')
+const { performance } = require('node:perf_hooks')
+const { middlewareOptions, logObject, log, serverTimingValue, track, handle: newHandle, keyOf, timedReport } = require('./core')
 
 function routeOf (req) {
   if (req.route && typeof req.route.path === 'string') return (req.baseUrl || '') + req.route.path
@@ -17,9 +18,25 @@ function middleware (options) {
   const o = middlewareOptions(options)
   const logger = o.logger
 
+  const gate = o.gate
+
   function handle (req, res, next) {
     const method = req.method
     const url = req.url
+    if (!o.serverTiming && !gate.explainsRequest(method, url)) {
+      // Only timed (the path has not been slow): two clock reads and one listener. 'close' is
+      // the one event a response always emits (after 'finish', and when the connection goes
+      // first); the report, the key and the name are made only for a slow request.
+      const t0 = performance.now()
+      res.on('close', () => {
+        const wallMs = performance.now() - t0
+        if (wallMs < o.thresholdMs) return
+        gate.slow(keyOf(method, url))
+        log(logger, o.field, logObject({ method, route: routeOf(req), status: res.statusCode }, timedReport(`${method} ${url}`, wallMs)))
+      })
+      next()
+      return
+    }
     // Everything that watches the response is in place before the handler runs (inside
     // track(), synchronously): a handler may end the response at once.
     const t = newHandle()
@@ -65,8 +82,10 @@ function middleware (options) {
     track(`${method} ${url}`, next, t, o, keyOf(method, url))
   }
 
+  const none = () => {}
+  // next is called with no arguments (handle() never passes any)
   function mw (req, res, next) {
-    handle(req, res, typeof next === 'function' ? () => next() : () => {})
+    handle(req, res, typeof next === 'function' ? next : none)
   }
   /** A node:http request listener with attribution around `handler(req, res)`. */
   mw.wrap = function wrap (handler) {
