@@ -23,7 +23,7 @@
 //
 // BENCH_FLOOR=1 adds a row per group for the least the middleware needs of the framework, empty
 // (express: a middleware adding one 'close' listener; fastify: an onRequest and an onResponse
-// hook). BENCH_NODES=20 (or 24) runs one Node only.
+// hook). BENCH_NODES=20 (or 24) runs one Node only, BENCH_FW=express (or fastify) one framework.
 //
 // --against DIR: another (built) checkout, e.g. an earlier commit's: its middleware variants run
 // in the same interleaved rounds, marked "before" (BENCH_AGAINST=DIR likewise; BENCH_AGAINST_LABEL
@@ -191,7 +191,7 @@ async function instructions (v) {
 function variantsFor (withRun) {
   const variants = []
   for (const [nv, exe] of nodes) {
-    for (const fw of ['express', 'fastify']) {
+    for (const fw of ['express', 'fastify'].filter((f) => !process.env.BENCH_FW || process.env.BENCH_FW === f)) {
       const group = `${fw}, Node ${nv}`
       variants.push({ group, name: 'without', argv: [exe, SERVER, fw] })
       if (process.env.BENCH_FLOOR === '1') variants.push({ group, name: fw === 'express' ? 'floor: a middleware adding one close listener' : 'floor: empty onRequest and onResponse hooks', argv: [exe, SERVER, fw, 'floor'] })
