@@ -92,16 +92,13 @@ struct Linked {
 /// (`pre`: fstat done by the walk, cheap, no path walk) a socket's or an anonymous pipe's
 /// target is implied by fstat and the costly readlink skipped (see `implied`). Where the link
 /// is read, the number may be closed and reused for another file in between: the entry is then
-/// looked at once more, and is an `error` (REPLACED) if it changes again. `recheck: false`
-/// (another process's chunk read while none of its threads ran, see quiet.rs) leaves out the
-/// second reading of another process's link.
+/// looked at once more, and is an `error` (REPLACED) if it changes again.
 pub(super) fn describe_one(
     out: &mut Packed,
     dir: &DirFd,
     fd: i32,
     pre: Option<SysResult<ModeIno>>,
     s: &mut Scratch,
-    recheck: bool,
 ) {
     let mut pre = pre;
     for last in [false, true] {
@@ -127,7 +124,7 @@ pub(super) fn describe_one(
         };
         let target = String::from_utf8_lossy(&s.link[..len]);
         let link = &s.link[..len];
-        match check(dir, fd, pre, &s.name, link, &target, &mut s.again, recheck) {
+        match check(dir, fd, pre, &s.name, link, &target, &mut s.again) {
             Err(e) => return unreadable(out, fd, e),
             Ok(Some(l)) => {
                 out.text.push(Some(&target));
@@ -149,9 +146,7 @@ pub(super) fn describe_one(
 /// The link `link` (`target` as text) of `fd` (its name in `dir`: `name`) checked against what
 /// the descriptor is: `pre` (our own: the fstat before the readlink) against an fstat after it,
 /// or, for another process's, the link read again (into `again`) after the stat through it
-/// that gives its type (unless `recheck` is false). Ok(None) when they disagree: the number
-/// was reused in between.
-#[allow(clippy::too_many_arguments)]
+/// that gives its type. Ok(None) when they disagree: the number was reused in between.
 fn check(
     dir: &DirFd,
     fd: i32,
@@ -160,7 +155,6 @@ fn check(
     link: &[u8],
     target: &str,
     again: &mut [u8],
-    recheck: bool,
 ) -> SysResult<Option<Linked>> {
     let kind = classify_target(target);
     let anon = match kind {
@@ -201,11 +195,9 @@ fn check(
         }
         (_, None) => match sys::fstatat_follow(dir, name) {
             Ok(st) => {
-                if recheck {
-                    let n = sys::readlinkat(dir, name, again)?.min(again.len());
-                    if again[..n] != *link {
-                        return Ok(None);
-                    }
+                let n = sys::readlinkat(dir, name, again)?.min(again.len());
+                if again[..n] != *link {
+                    return Ok(None);
                 }
                 (
                     anon.unwrap_or_else(|| type_from_mode(st.mode, target)),

@@ -15,7 +15,6 @@ mod entry;
 mod helper;
 mod json;
 mod pack;
-mod quiet;
 mod schedule;
 
 use std::path::Path;
@@ -242,15 +241,6 @@ fn share(
         let fd = diag.raw_fd();
         Kept::new(&hold, diag, fd)
     });
-    // another process's: its threads, to leave out the second readlink of chunks read while
-    // none ran (quiet.rs), for tables of a chunk or more (the thread files cost opens); our
-    // own table is checked with fstat, which costs no path walk
-    let quiet = match (own, opts.pid, &walk) {
-        (false, Some(pid), Walk::Listed(fds)) if fds.len() >= CHUNK => {
-            quiet::Quiet::open(&hold, pid)
-        }
-        _ => None,
-    };
     drop(hold);
     let chunks = walk.len().div_ceil(CHUNK);
     let items = chunks + usize::from(diag.is_some());
@@ -265,7 +255,6 @@ fn share(
         dirs,
         helper_dirs,
         diag,
-        quiet,
         table: OnceLock::new(),
         items,
         next: AtomicUsize::new(0),

@@ -16,7 +16,6 @@ use crate::sys::{self, DirFd};
 use super::complete::{complete, dumped_domain};
 use super::describe::describe_one;
 use super::pack::Packed;
-use super::quiet::Quiet;
 use super::ScanOptions;
 
 /// Descriptor numbers per work item.
@@ -108,8 +107,6 @@ pub(super) struct Work {
     /// through /proc/self/fd and 6.1 ms on two through their own /proc/<tid>/fd (a C loop).
     pub(super) helper_dirs: Option<Dirs>,
     pub(super) diag: Option<Kept<SockDiag>>,
-    /// Another process's threads, to tell chunks read while none of them ran (quiet.rs).
-    pub(super) quiet: Option<Quiet>,
     pub(super) table: OnceLock<SocketTable>,
     pub(super) items: usize,
     pub(super) next: AtomicUsize,
@@ -148,27 +145,6 @@ impl Work {
         }
         let start = (i - self.first_chunk()) * CHUNK;
         let end = (start + CHUNK).min(self.walk.len());
-        // another process that does not run meanwhile cannot reuse a number: no second look
-        let quiet = self.quiet.as_ref().and_then(|q| Some((q, q.before()?)));
-        if let Some((q, before)) = quiet {
-            let out = self.describe_chunk(start, end, dirs, s, false);
-            if q.still(&before) {
-                return Output::Chunk(self.finish_chunk(out, dirs, s));
-            }
-        }
-        let out = self.describe_chunk(start, end, dirs, s, true);
-        Output::Chunk(self.finish_chunk(out, dirs, s))
-    }
-
-    /// The descriptors of walk positions start..end described.
-    fn describe_chunk(
-        &self,
-        start: usize,
-        end: usize,
-        dirs: &Dirs,
-        s: &mut Scratch,
-        recheck: bool,
-    ) -> Packed {
         let mut out = Packed::with_capacity(end.saturating_sub(start));
         // our own table: no kernelscope descriptor opens or closes meanwhile, and the ones
         // scans keep are left out
@@ -190,14 +166,9 @@ impl Work {
             if gate.as_ref().is_some_and(|g| g.is_kept(fd)) {
                 continue;
             }
-            describe_one(&mut out, &dirs.fd, fd, pre, s, recheck);
+            describe_one(&mut out, &dirs.fd, fd, pre, s);
         }
         drop(gate);
-        out
-    }
-
-    /// A described chunk completed when it can be now.
-    fn finish_chunk(&self, mut out: Packed, dirs: &Dirs, s: &mut Scratch) -> Packed {
         let table = self.table.get();
         if !self.after_walk(dirs) && self.ready(&out, table) {
             complete(
@@ -209,7 +180,7 @@ impl Work {
                 s,
             );
         }
-        out
+        Output::Chunk(out)
     }
 
     /// Whether chunks are completed only after the walk: when completing opens descriptors

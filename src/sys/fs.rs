@@ -89,10 +89,6 @@ impl ProcFile {
         Ok(ProcFile { fd })
     }
 
-    pub fn raw(&self) -> libc::c_int {
-        self.fd.as_raw_fd()
-    }
-
     /// Reads the whole file (up to buf.len() bytes) from offset 0.
     pub fn read(&self, buf: &mut [u8]) -> SysResult<usize> {
         // SAFETY: fd is owned by self and open; buf is a valid writable region of buf.len() bytes.
