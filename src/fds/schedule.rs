@@ -118,8 +118,13 @@ pub(super) struct Work {
 pub(super) struct Scratch {
     pub(super) name: Vec<u8>,
     pub(super) link: Vec<u8>,
-    /// A second reading of a link (another process's descriptors, see describe_one).
+    /// The link of our own O_PATH descriptor on another process's file (describe::Pin).
     pub(super) again: Vec<u8>,
+    /// The name of that descriptor in `own_fd_dir`.
+    pub(super) own_name: Vec<u8>,
+    /// /proc/thread-self/fd, while a chunk of another process's table is described (under a
+    /// hold of sys::fd_gate: closed before the chunk ends).
+    pub(super) own_fd_dir: Option<DirFd>,
     pub(super) info: Vec<u8>,
 }
 
@@ -129,6 +134,8 @@ impl Scratch {
             name: Vec::with_capacity(16),
             link: vec![0u8; 4096],
             again: vec![0u8; 4096],
+            own_name: Vec::with_capacity(16),
+            own_fd_dir: None,
             info: Vec::new(),
         }
     }
@@ -147,8 +154,10 @@ impl Work {
         let end = (start + CHUNK).min(self.walk.len());
         let mut out = Packed::with_capacity(end.saturating_sub(start));
         // our own table: no kernelscope descriptor opens or closes meanwhile, and the ones
-        // scans keep are left out
+        // scans keep are left out. Another process's: describing it opens descriptors of our
+        // own for a moment (describe::Pin), which no walk of our table may see.
         let gate = self.own.then(fd_gate::walk);
+        let hold = (!self.own).then(fd_gate::hold);
         for k in start..end {
             let (fd, pre) = match &self.walk {
                 Walk::Probe(_) => {
@@ -169,6 +178,8 @@ impl Work {
             describe_one(&mut out, &dirs.fd, fd, pre, s);
         }
         drop(gate);
+        s.own_fd_dir = None;
+        drop(hold);
         let table = self.table.get();
         if !self.after_walk(dirs) && self.ready(&out, table) {
             complete(

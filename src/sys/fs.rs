@@ -293,6 +293,15 @@ pub fn fstatat_follow(dir: &DirFd, name: &[u8]) -> SysResult<ModeIno> {
     Ok(mode_ino(&st))
 }
 
+/// An O_PATH descriptor on what the /proc/<pid>/fd/<n> link `name` (NUL-terminated) in `dir`
+/// leads to: a reference of our own to the very file the other process's descriptor holds
+/// (its mount and dentry), which stays that file whatever the other process does with the
+/// number. Opening it runs no open method of the file (no FIFO or device side effects) and
+/// needs the same ptrace read access as readlink of the link.
+pub fn open_link_path(dir: &DirFd, name: &[u8]) -> SysResult<OwnedFd> {
+    open_at(Some(dir), name, libc::O_PATH)
+}
+
 /// st_dev of pipefs, where every anonymous pipe lives: learnt once from a pipe made and closed
 /// for the purpose. None when no pipe could be made.
 pub fn pipefs_dev() -> Option<u64> {
