@@ -11,7 +11,7 @@ const path = require('node:path')
 const { spawnSync, execFileSync } = require('node:child_process')
 
 const ks = require('..')
-const { spawnChild, stopChild, destroySocket, closeServer } = require('./helpers')
+const { spawnChild, stopChild, destroySocket, closeServer, untilSleeping } = require('./helpers')
 
 const hasSs = spawnSync('ss', ['-V']).status === 0
 
@@ -298,6 +298,8 @@ test('another process: its fds by pid; a missing pid is ENOENT', async (t) => {
   const child = spawnChild('sleep', ['30'], { stdio: ['ignore', 'pipe', 'ignore'] })
   t.after(() => stopChild(child))
   await new Promise((resolve) => child.once('spawn', resolve))
+  // the child's loader and setlocale open and close files: scanned once it sleeps
+  assert.ok(await untilSleeping(child), `sleep ${child.pid} is in its nanosleep`)
   const inv = await ks.fds({ pid: child.pid })
   for (const name of fs.readdirSync(`/proc/${child.pid}/fd`)) {
     const e = inv.find((x) => x.fd === Number(name))

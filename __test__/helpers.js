@@ -50,6 +50,23 @@ function spawnChild (...args) {
   return child
 }
 
+/**
+ * Waits until a spawnChild('sleep', …) child sits in its sleep system call: past exec, the
+ * dynamic loader and setlocale, which open and close descriptors of the child's (a scan of its
+ * table before then races with them). True once it does; false after `timeoutMs`.
+ */
+async function untilSleeping (child, timeoutMs = 10000) {
+  // nanosleep, clock_nanosleep: x86-64 35, 230; aarch64 101, 115
+  const calls = process.arch === 'arm64' ? ['101', '115'] : ['35', '230']
+  return until(() => {
+    try {
+      return calls.includes(fs.readFileSync(`/proc/${child.pid}/syscall`, 'latin1').split(' ')[0])
+    } catch {
+      return false
+    }
+  }, timeoutMs)
+}
+
 /** Kills a spawnChild() child (if still running) and waits until it is reaped and its stdio closed. */
 async function stopChild (child, signal = 'SIGKILL') {
   if (child.exitCode === null && child.signalCode === null) child.kill(signal)
@@ -137,4 +154,4 @@ function forNobody () {
   }
 }
 
-module.exports = { forNobody, nobodyCannotRun, procFields, tmpdir, mkfifo, hasTool, sleep, until, threadCpuMs, burnCpu, spawnChild, stopChild, destroySocket, closeServer }
+module.exports = { forNobody, nobodyCannotRun, procFields, tmpdir, mkfifo, hasTool, sleep, until, untilSleeping, threadCpuMs, burnCpu, spawnChild, stopChild, destroySocket, closeServer }
