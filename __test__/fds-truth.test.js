@@ -61,7 +61,7 @@ function assertExact (inv, before, after, label, ls) {
     assert.equal(e.error, null, `${label}: fd ${fd}`)
   }
   for (const e of inv) {
-    assert.ok(before.has(e.fd) && after.has(e.fd), `${label}: fd ${e.fd} (${e.target}) is not open`)
+    assert.ok(before.has(e.fd) && after.has(e.fd), `${label}: fd ${e.fd} is not open: ${JSON.stringify(e)}`)
     if (ls) assert.equal(ls.get(e.fd), e.target, `${label}: ls -l says fd ${e.fd} is ${ls.get(e.fd)}`)
   }
 }

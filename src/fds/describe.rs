@@ -150,9 +150,9 @@ pub(super) fn describe_one(
     }
 }
 
-/// What checking another process's descriptor uses: our /proc/thread-self/fd (opened on first
-/// use, closed at the end of the chunk: the scanning thread holds sys::fd_gate meanwhile), a
-/// name buffer and the second reading of the link.
+/// What the checks use: for another process's descriptor our /proc/thread-self/fd (opened on
+/// first use, closed at the end of the chunk: the scanning thread holds sys::fd_gate meanwhile)
+/// and the second reading of the link; a name (or path) buffer for both kinds.
 pub(super) struct Pin<'a> {
     pub(super) dir: &'a mut Option<DirFd>,
     pub(super) name: &'a mut Vec<u8>,
@@ -174,7 +174,10 @@ impl Pin<'_> {
 }
 
 /// The link `link` (`target` as text) of `fd` (its name in `dir`: `name`) checked against what
-/// the descriptor is: `pre` (our own: the fstat before the readlink) against an fstat after it.
+/// the descriptor is: `pre` (our own: the fstat before the readlink) against an fstat after it
+/// and, for a path, an lstat of that path (our own descriptors cannot be pinned like another
+/// process's: a descriptor opened mid-walk could be listed, and closing a dup would drop the
+/// process's POSIX locks on the file).
 /// Another process's descriptor is opened with O_PATH through its link, which pins the file it
 /// holds at that moment: the type and inode are the pinned file's (fstat), and so must the link
 /// text be (our own descriptor's link, read into `pin`). Reading their link twice around a stat
@@ -221,6 +224,18 @@ fn check(
             if (after.dev, after.ino, after.mode) != (st.dev, st.ino, st.mode) {
                 return Ok(None);
             }
+            // The two fstats agree, but the number may have been reused for another file and
+            // then for this one again while the link was read (A-B-A: a close-and-open loop did
+            // it once in about 20 suite runs on a loaded machine). A path names the file the
+            // link was read from: it must be the one fstat saw. Unchecked where there is no
+            // path to look at: deleted files, anonymous inodes, and paths we cannot stat.
+            if let Some(path) = checkable_path(link) {
+                if let Ok(at) = sys::lstat_path(path, pin.name) {
+                    if (at.dev, at.ino) != (st.dev, st.ino) {
+                        return Ok(None);
+                    }
+                }
+            }
             (
                 anon.unwrap_or_else(|| type_from_mode(st.mode, target)),
                 Some(st.ino),
@@ -249,6 +264,12 @@ fn check(
         },
     };
     Ok(Some(Linked { kind, inode, error }))
+}
+
+/// The absolute path a link names, when it names one that may still be there (not a deleted
+/// file's "<path> (deleted)").
+fn checkable_path(link: &[u8]) -> Option<&[u8]> {
+    (link.first() == Some(&b'/') && !link.ends_with(b" (deleted)")).then_some(link)
 }
 
 #[cfg(test)]

@@ -293,6 +293,32 @@ pub fn fstatat_follow(dir: &DirFd, name: &[u8]) -> SysResult<ModeIno> {
     Ok(mode_ino(&st))
 }
 
+/// lstat(2) of an absolute path, without triggering an automount: `buf` is reused for the
+/// NUL-terminated copy. EINVAL for a path holding a NUL.
+pub fn lstat_path(path: &[u8], buf: &mut Vec<u8>) -> SysResult<ModeIno> {
+    if path.contains(&0) {
+        return Err(libc::EINVAL);
+    }
+    buf.clear();
+    buf.extend_from_slice(path);
+    buf.push(0);
+    // SAFETY: stat is plain old data; all-zero is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: buf is NUL-terminated (pushed above) and lives for the call; st is writable.
+    let rc = unsafe {
+        libc::fstatat(
+            libc::AT_FDCWD,
+            buf.as_ptr().cast(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+        )
+    };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    Ok(mode_ino(&st))
+}
+
 /// An O_PATH descriptor on what the /proc/<pid>/fd/<n> link `name` (NUL-terminated) in `dir`
 /// leads to: a reference of our own to the very file the other process's descriptor holds
 /// (its mount and dentry), which stays that file whatever the other process does with the
