@@ -36,7 +36,11 @@ test('a 150 ms setTimeout is one iteration that waited its timeoutMs (<= 150 ms)
     // machine the loop may get there tens of ms late (measured: 118 ms left under two busy
     // loops), and the wait then lasts that timeout
     assert.ok(it.timeoutMs !== null && it.timeoutMs >= 30 && it.timeoutMs <= 151, `timeoutMs ${it.timeoutMs}`)
-    assert.ok(it.waitMs >= it.timeoutMs - 1 && it.waitMs < it.timeoutMs + 350, `waitMs ${it.waitMs} for timeoutMs ${it.timeoutMs}`)
+    // and the wait may also be shorter than timeoutMs: with idle-time metrics on (Node turns them
+    // on) libuv first polls with timeout 0, updates its clock, and then blocks only for what is
+    // left of the timeout reckoned from the iteration's start, which on a loaded machine was
+    // some ms before the prepare hook read timeoutMs (147.2 ms waited for 150 in a Node 20 soak)
+    assert.ok(it.waitMs >= it.timeoutMs - 50 && it.waitMs < it.timeoutMs + 350, `waitMs ${it.waitMs} for timeoutMs ${it.timeoutMs}`)
     assert.equal(it.events, 0)
     assert.ok(it.pollMs >= it.waitMs)
     const s = m.stats()
