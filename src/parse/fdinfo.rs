@@ -2,6 +2,8 @@
 //! descriptor it is, its position and open flags, and the per-type extras the kernel prints
 //! (epoll watch lists, eventfd counters, timerfd settings, inotify watches).
 
+use super::hex;
+
 /// Descriptor kinds, in the order of `TYPE_NAMES` (the JS layer receives the index and the
 /// names through crate::layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,10 +199,6 @@ fn token_after<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         }
     }
     None
-}
-
-fn hex(s: &str) -> Option<u64> {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
 }
 
 /// "(9, 998941511)" -> ms

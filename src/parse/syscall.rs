@@ -1,7 +1,7 @@
 //! /proc/<pid>/task/<tid>/syscall: "nr a1 a2 a3 a4 a5 a6 sp pc", "-1 sp pc" (blocked outside a
 //! syscall) or "running"; syscall names per architecture; which argument names an fd or a path.
 
-use super::syscall_names;
+use super::{hex, syscall_names};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyscallLine {
@@ -28,10 +28,6 @@ impl SyscallLine {
             SyscallLine::NotInSyscall { sp } | SyscallLine::InSyscall { sp, .. } => *sp,
         }
     }
-}
-
-fn hex(s: &str) -> Option<u64> {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
 }
 
 pub fn parse_syscall_line(text: &[u8]) -> Option<SyscallLine> {
@@ -157,6 +153,11 @@ mod tests {
             None
         );
         assert_eq!(parse_syscall_line(b"0 0x1\n"), None);
+        assert_eq!(parse_syscall_line(b"0 0x 0x1 0x2 0x3 0x4 0x5\n"), None);
+        assert_eq!(
+            parse_syscall_line(b"0 0x1 0x2 0x3 0x4 0x5 0x10000000000000000\n"),
+            None
+        );
         assert_eq!(parse_syscall_line(b""), None);
     }
 

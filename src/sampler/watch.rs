@@ -8,7 +8,8 @@
 //! is read every 4th pass only, except in the passes right after JS queued pool work
 //! (samplerPoke). The set of pool workers is looked up again (`collect_threads`, a few dozen
 //! /proc reads) only when the thread count changed (and once more at the next refresh, for
-//! threads not yet named), a watched thread vanished, or once a second;
+//! threads not yet named), a watched thread vanished, or once a second until the whole pool
+//! (UV_THREADPOOL_SIZE workers) is known;
 //! in between one `fstat` of /proc/self/task tells the count.
 
 use std::collections::HashMap;
@@ -219,14 +220,25 @@ impl Roster {
             // workers, and on a loaded machine a new thread may not run for 100 ms and more):
             // after a change in the count, look again at each of the next SETTLE_LOOKS refreshes
             // (10 ms apart: half a second)
-            self.settle = if moved {
+            // once the whole pool is known (libuv starts all its UV_THREADPOOL_SIZE workers at
+            // once and never ends one before the process exits) there is nothing left to wait
+            // for: no settling looks and no periodic full look; a change in the count, a
+            // vanished thread or new hints still bring one
+            let complete = self.pool.len() >= hints.threadpool_size.max(1) as usize;
+            self.settle = if complete {
+                0
+            } else if moved {
                 SETTLE_LOOKS
             } else {
                 self.settle.saturating_sub(1)
             };
             self.nlink = nlink;
             self.hints = Some(hints.clone());
-            self.next_full_ms = now_ms + FULL_LOOKUP_MS;
+            self.next_full_ms = if complete {
+                f64::INFINITY
+            } else {
+                now_ms + FULL_LOOKUP_MS
+            };
             self.stale = false;
         }
         &self.pool
