@@ -161,11 +161,21 @@ test('rssBytes grows after a 200 MB allocation, as VmRSS does', () => {
   assert.equal(big[big.length - 1], 1)
 })
 
-test('voluntary context switches grow when the main thread sleeps', async () => {
+test('voluntary context switches grow when the main thread sleeps', () => {
+  // Atomics.wait is a futex wait: the thread blocks every time, whatever the load. (An awaited
+  // setTimeout need not: its start is the loop's cached time, so after a long synchronous test
+  // the first timer is already due and the loop polls without blocking; CI saw 4 switches.)
+  const cell = new Int32Array(new SharedArrayBuffer(4))
+  const truth = () => procFields('/proc/thread-self/status').voluntary_ctxt_switches
+  const t0 = truth()
   const s0 = ks.sample()
-  for (let i = 0; i < 5; i++) await sleep(5)
+  for (let i = 0; i < 5; i++) Atomics.wait(cell, 0, 0, 5)
   const s1 = ks.sample()
-  assert.ok(s1.contextSwitches.voluntary - s0.contextSwitches.voluntary >= 5)
+  const t1 = truth()
+  assert.ok(t1 - t0 >= 5, `the kernel counted ${t1 - t0} voluntary switches of this thread`)
+  // getrusage counts every thread of the process, so at least this thread's five
+  const vol = s1.contextSwitches.voluntary - s0.contextSwitches.voluntary
+  assert.ok(vol >= 5, `kernelscope counted ${vol} voluntary switches over 5 futex waits`)
   assert.ok(s1.scheduler.timeslices >= s0.scheduler.timeslices + 5, 'main thread was scheduled again after each sleep')
 })
 

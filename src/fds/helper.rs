@@ -46,10 +46,20 @@ pub(super) fn help((work, released): HelperJob) {
     released.set();
 }
 
+/// How many CPUs this process may run on, learnt once. `available_parallelism` reads the
+/// cgroup's cpu.max and the affinity mask through descriptors of its own, so the first call is
+/// made under the fd gate's hold (scan(), beside pipefs_dev/sockfs_dev), never in the middle of a
+/// walk: a number the walk listed and the program then closed could otherwise be reused by that
+/// read and described as the program's.
+pub(super) fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |c| c.get()))
+}
+
 /// The helper's sender and thread id, starting it if needed; None without a second CPU or
 /// when no thread can be started.
 pub(super) fn helper() -> Option<(mpsc::Sender<HelperJob>, i32)> {
-    if std::thread::available_parallelism().map_or(1, |c| c.get()) < 2 {
+    if cpus() < 2 {
         return None;
     }
     HELPER.handle().map(|h| (h.tx, h.tid))

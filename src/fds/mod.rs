@@ -139,6 +139,7 @@ pub fn scan(opts: ScanOptions) -> std::result::Result<Packed, ScanError> {
         // each learnt once with a descriptor of its own: now, not in the middle of a walk
         let _ = sys::pipefs_dev();
         let _ = sys::sockfs_dev();
+        let _ = helper::cpus();
         let dirs = open_dirs(&hold, &opts, &place)?;
         // one of our own threads: the same table, so the same care with our descriptors
         if !place.own && shares_our_table(&dirs.fd) {

@@ -22,6 +22,7 @@ use std::sync::{Condvar, Mutex};
 
 use crate::layout::sampler_episode as slot;
 use crate::sys;
+use crate::sys::fd_gate;
 use crate::threads::{collect_threads, pool, Prober, RoleHints, ThreadsOptions};
 use ring::{Observation, Ring};
 use watch::{observe, open_watched, wanted, Roster, Watched};
@@ -113,13 +114,29 @@ fn interned(ring: &mut Ring, w: &Watched) -> Option<Observation> {
     })
 }
 
+/// The sampler thread's descriptors (the watched threads' /proc files, the task directory):
+/// opened and closed only under the fd gate's hold, so that no walk of our own table (fds())
+/// lists one of them as the program's or finds its number reused by one mid-walk.
+#[derive(Default)]
+struct Files {
+    watched: HashMap<i32, Watched>,
+    roster: Roster,
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _hold = fd_gate::hold();
+        self.watched.clear();
+        self.roster = Roster::default();
+    }
+}
+
 fn run(generation: u64) {
     let own = sys::gettid();
     // this thread lives in the process it was started in (a fork copies no threads): the pid
     // check below tells a Shared copied into a forked child, without a getpid per pass
     let pid = sys::getpid();
-    let mut watched: HashMap<i32, Watched> = HashMap::new();
-    let mut roster = Roster::default();
+    let mut files = Files::default();
     let mut buf = vec![0u8; 1024];
     let mut next_refresh = 0.0;
     let mut last_at = sys::monotonic_ms();
@@ -196,6 +213,8 @@ fn run(generation: u64) {
         };
         let mut gone: Vec<i32> = Vec::new();
         if let Some((hints, loops)) = refresh {
+            let _hold = fd_gate::hold();
+            let Files { watched, roster } = &mut files;
             let pool = match &hints {
                 Some(h) => roster.pool_workers(h, own, started).to_vec(),
                 None => Vec::new(),
@@ -232,15 +251,18 @@ fn run(generation: u64) {
         }
         let every = eager > 0 || pass.is_multiple_of(PARKED_EVERY);
         eager = eager.saturating_sub(1);
-        for (&tid, w) in watched.iter_mut() {
+        for (&tid, w) in files.watched.iter_mut() {
             w.fresh = every || !w.parked();
             if w.fresh && !observe(w, &mut buf) {
                 gone.push(tid);
             }
         }
-        for t in &gone {
-            if watched.remove(t).is_some() {
-                roster.stale = true;
+        if !gone.is_empty() {
+            let _hold = fd_gate::hold();
+            for t in &gone {
+                if files.watched.remove(t).is_some() {
+                    files.roster.stale = true;
+                }
             }
         }
         {
@@ -253,7 +275,7 @@ fn run(generation: u64) {
                 for t in &gone {
                     shared.ring.close(*t);
                 }
-                for (&tid, w) in watched.iter().filter(|(_, w)| w.fresh) {
+                for (&tid, w) in files.watched.iter().filter(|(_, w)| w.fresh) {
                     if let Some(obs) = interned(&mut shared.ring, w) {
                         shared.ring.record(tid, w.role, obs, at);
                     }
