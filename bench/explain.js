@@ -52,11 +52,24 @@ function nodeBinaries () {
 const SERVER = `
 const http = require('http')
 const mode = process.argv[1]
-const ks = mode === 'plain' ? null : require(process.argv[2])
+const ks = mode === 'plain' || mode === 'floor' ? null : require(process.argv[2])
+// the floor: what any design on async_hooks + AsyncLocalStorage pays, with no kernelscope (a
+// hook with init/before/after, without promises where the running Node can leave them out,
+// and each request run in its own store)
+let als = null
+if (mode === 'floor') {
+  const { createHook, AsyncLocalStorage } = require('async_hooks')
+  const { hooksCanSkipPromises } = require(require('path').join(process.argv[2], 'lib', 'attribution', 'hooks.js'))
+  const h = { init () {}, before () {}, after () {} }
+  if (hooksCanSkipPromises()) h.trackPromises = false
+  createHook(h).enable()
+  als = new AsyncLocalStorage()
+}
 const tick = () => new Promise((resolve) => setImmediate(resolve))
 async function work () { for (let i = 0; i < 5; i++) await Promise.resolve(i); await tick(); return 'hello world' }
 const handler = (req, res) => {
   if (mode === 'explain') ks.attribute('req', () => work().then((b) => res.end(b)), { onReport () {} })
+  else if (mode === 'floor') als.run({}, () => work().then((b) => res.end(b)))
   else work().then((b) => res.end(b))
 }
 let served = 0
@@ -123,22 +136,23 @@ async function throughput () {
     `| without kernelscope | ${f(median(r.plain.rps), 0)} | ${f(median(r.plain.cpu))} | 1 |`,
     `| kernelscope loaded | ${f(median(r.loaded.rps), 0)} | ${f(median(r.loaded.cpu))} | ${f(median(ratios), 3)} |`, '')
   lines.push(`### Every request attributed (\`ks.attribute\` per request): server CPU per request (${rounds} interleaved rounds of ${seconds} s per version)`, '',
-    '| runtime | trackPromises: false | CPU µs / req without | with attribute | CPU ratio | req/s ratio |', '| --- | --- | ---: | ---: | ---: | ---: |')
+    '| runtime | trackPromises: false | CPU µs / req without | with attribute | CPU ratio | req/s ratio | floor: hooks + ALS only, CPU µs / req | floor CPU ratio |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
   const against = []
   for (const { label, bin } of nodeBinaries()) {
     const promiseFree = spawnSync(bin, ['-e', `process.stdout.write(String(require(${JSON.stringify(path.join(ROOT, 'lib', 'attribution', 'hooks.js'))}).hooksCanSkipPromises()))`], { encoding: 'utf8' }).stdout
-    const modes = AGAINST ? ['loaded', 'explain', 'loaded@before', 'explain@before'] : ['loaded', 'explain']
+    const modes = AGAINST ? ['loaded', 'explain', 'floor', 'loaded@before', 'explain@before'] : ['loaded', 'explain', 'floor']
     const q = await serverRounds(bin, modes, rounds, seconds)
     const cpu = q.explain.cpu.map((x, i) => x / q.loaded.cpu[i])
     const rps = q.explain.rps.map((x, i) => x / q.loaded.rps[i])
-    lines.push(`| ${label} | ${promiseFree === 'true' ? 'yes' : 'no'} | ${f(median(q.loaded.cpu))} | ${f(median(q.explain.cpu))} | ${f(median(cpu), 3)} | ${f(median(rps), 3)} |`)
+    const floor = q.floor.cpu.map((x, i) => x / q.loaded.cpu[i])
+    lines.push(`| ${label} | ${promiseFree === 'true' ? 'yes' : 'no'} | ${f(median(q.loaded.cpu))} | ${f(median(q.explain.cpu))} | ${f(median(cpu), 3)} | ${f(median(rps), 3)} | ${f(median(q.floor.cpu))} | ${f(median(floor), 3)} |`)
     if (AGAINST) {
       const before = q['explain@before'].cpu.map((x, i) => x / q['loaded@before'].cpu[i])
       const extra = (e, l) => e.cpu.map((x, i) => x - l.cpu[i])
       against.push(`| ${label} | ${f(median(before), 3)} | ${f(median(cpu), 3)} | ${f(median(extra(q['explain@before'], q['loaded@before'])))} | ${f(median(extra(q.explain, q.loaded)))} |`)
     }
   }
-  lines.push('', 'CPU ratio = median over rounds of (CPU per request with attribute) / (without, same round).', '')
+  lines.push('', 'CPU ratio = median over rounds of (CPU per request with attribute) / (without, same round). The floor server loads no kernelscope: it enables an async_hooks hook (init, before, after; `trackPromises: false` where the running Node has it) and runs each request in `AsyncLocalStorage.run()`, what any attribution built on them pays; its ratio is to the same "without" server.', '')
   if (AGAINST) {
     lines.push(`#### Before/after: \`${AGAINST_LABEL}\` (before) and this checkout (after), servers of both in the same interleaved rounds`, '',
       '| runtime | CPU ratio before | CPU ratio after | attribute\'s extra CPU µs / req before | after |', '| --- | ---: | ---: | ---: | ---: |', ...against, '')
