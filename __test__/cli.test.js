@@ -288,3 +288,39 @@ test("another user's process: permission denied, exit 3", { skip: process.getuid
     assert.equal(r.stdout, '')
   }
 })
+
+// bin/kernelscope.js run as a program starts node from PATH through its #! line (a shell
+// script to the kernel, a comment to Node), without NODE_EXTRA_CA_CERTS for inspect and top.
+// Checked in the command's own environment as the kernel keeps it (/proc/<pid>/environ).
+test('run as a program, inspect and top start node without NODE_EXTRA_CA_CERTS; other commands keep it', async (t) => {
+  const dir = tmpdir()
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const bundle = path.join(dir, 'no-such-bundle.pem')
+  const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`, NODE_EXTRA_CA_CERTS: bundle }
+  const r = await run(['inspect', String(process.pid), '--json'], { cmd: BIN, exec: { env } })
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout).process.pid, process.pid)
+  // Node warns of a NODE_EXTRA_CA_CERTS file it cannot load, where it loads it at start-up
+  assert.doesNotMatch(r.stderr, /extra certs/i)
+  const top = spawn(BIN, ['top', String(process.pid), '0.2', '--json', '--count', '100'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = once(top, 'exit')
+  t.after(async () => {
+    if (top.exitCode === null && top.signalCode === null) top.kill('SIGKILL')
+    await exited
+  })
+  await once(top.stdout, 'data')
+  const environ = fs.readFileSync(`/proc/${top.pid}/environ`, 'latin1').split('\0')
+  assert.equal(fs.realpathSync(`/proc/${top.pid}/exe`), fs.realpathSync(process.execPath), 'the shell exec-ed node')
+  assert.ok(environ.includes(`PATH=${env.PATH}`), 'the environment given, otherwise')
+  assert.ok(!environ.some((e) => e.startsWith('NODE_EXTRA_CA_CERTS=')), 'top runs without NODE_EXTRA_CA_CERTS')
+  top.kill('SIGTERM')
+  await exited
+  // run: the user's program gets the environment as it was
+  const report = path.join(dir, 'r.json')
+  const prog = path.join(dir, 'prog.js')
+  fs.writeFileSync(prog, "require('fs').writeFileSync(process.argv[2], String(process.env.NODE_EXTRA_CA_CERTS))")
+  const said = path.join(dir, 'said')
+  const rr = await run(['run', '--report', report, '--', 'node', prog, said], { cmd: BIN, exec: { env } })
+  assert.equal(rr.code, 0, rr.stderr)
+  assert.equal(fs.readFileSync(said, 'utf8'), bundle)
+})

@@ -266,6 +266,40 @@ test('the same for another process with a big table that churns in bursts betwee
   await churnAgainst(t, (i, pid) => i % 2 ? ks.fds({ pid, sockets: false }) : ks.fdsSync({ pid, sockets: false }), 'child', 400, { pause: true, extra: 700 })
 })
 
+// Another process's path descriptor is described from a stat through its link and an lstat of
+// the path it names, which must be the same file; when the path names another file here (a
+// process in a mount namespace of its own, a tmpfs over the directory), the pinned file decides.
+const noNamespace = (process.getuid() !== 0 && 'needs root (unshare -m, mount)') || (!hasTool('unshare') && 'unshare (util-linux) is not installed')
+test('another mount namespace\'s file at a path that here is another file: the entry is its file, not ours', { skip: noNamespace }, async (t) => {
+  const dir = tmpdir('ks-fds-ns-')
+  const here = path.join(dir, 'f')
+  fs.writeFileSync(here, 'ours')
+  const script = `const fs = require('fs'); const fd = fs.openSync(${JSON.stringify(here)}, 'r'); process.stdout.write(fd + '\\n'); setInterval(() => {}, 1e6)`
+  const sh = `mount -t tmpfs kernelscope-test ${dir} && echo theirs > ${here} && exec ${JSON.stringify(process.execPath)} -e "$0"`
+  const child = spawnChild('unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(async () => {
+    await stopChild(child)
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const line = await firstLine(child.stdout)
+  const fd = Number(line)
+  assert.ok(Number.isInteger(fd), `child said ${JSON.stringify(line)}`)
+  // the kernel's own answer: a stat through the link is the child's file; the path is ours here
+  const theirs = fs.statSync(`/proc/${child.pid}/fd/${fd}`)
+  const ours = fs.statSync(here)
+  assert.equal(fs.readlinkSync(`/proc/${child.pid}/fd/${fd}`), here)
+  assert.notDeepEqual([theirs.dev, theirs.ino], [ours.dev, ours.ino], 'the namespace has a file of its own at that path')
+  assert.equal(fs.readFileSync(`/proc/${child.pid}/fd/${fd}`, 'utf8'), 'theirs\n')
+  for (const [label, inv] of [['fdsSync', ks.fdsSync({ pid: child.pid })], ['fds', await ks.fds({ pid: child.pid })]]) {
+    const e = inv.find((x) => x.fd === fd)
+    assert.ok(e, `${label}: fd ${fd} listed`)
+    assert.equal(e.error, null, label)
+    assert.equal(e.type, 'file', label)
+    assert.equal(e.target, here, label)
+    assert.equal(e.inode, theirs.ino, `${label}: the child's file (${theirs.ino}), not ours (${ours.ino})`)
+  }
+})
+
 test('an O_PATH descriptor on a unix socket file is the path it holds, not a socket (lsof, readlink)', { skip: noPython }, async (t) => {
   const dir = tmpdir('ks-fds-opath-')
   const sock = path.join(dir, 'app.sock')

@@ -93,7 +93,13 @@ try {
     assert.deepEqual(p.esm, { supported: true, same: true, pid: true })
     const pkgDir = path.join(dir, 'node_modules', 'kernelscope')
     assert.deepEqual(fs.readdirSync(pkgDir).filter((f) => f.endsWith('.node')), [], 'the binary comes from the platform package')
-    results.push(`prebuilt: npm install main + ${path.basename(platformTgz)} in ${(r.ms / 1000).toFixed(1)} s, cargo not invoked, require + import work`)
+    // the command as npm links it (node_modules/.bin/kernelscope, a link to the package's bin
+    // file, which finds node on PATH)
+    const bin = path.join(dir, 'node_modules', '.bin', 'kernelscope')
+    const cmdEnv = { ...env, PATH: `${path.dirname(process.execPath)}:${env.PATH}` }
+    const inspect = check(run(bin, ['inspect', String(process.pid), '--json'], { cwd: dir, env: cmdEnv }), 'node_modules/.bin/kernelscope inspect')
+    assert.equal(JSON.parse(inspect.stdout).process.pid, process.pid)
+    results.push(`prebuilt: npm install main + ${path.basename(platformTgz)} in ${(r.ms / 1000).toFixed(1)} s, cargo not invoked, require + import work, node_modules/.bin/kernelscope inspect works`)
   }
 
   // 2. main tarball alone, cargo on PATH: built at install
