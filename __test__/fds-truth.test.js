@@ -266,6 +266,41 @@ test('the same for another process with a big table that churns in bursts betwee
   await churnAgainst(t, (i, pid) => i % 2 ? ks.fds({ pid, sockets: false }) : ks.fdsSync({ pid, sockets: false }), 'child', 400, { pause: true, extra: 700 })
 })
 
+// Another process's big table is read by two threads, the second through another thread of
+// that process (/proc/<pid>/task/<tid>/fd: the same table, less contention). That thread can
+// exit mid-scan: what it made look gone must be looked at again, not reported closed.
+test('another process whose threads come and go: every one of its files listed, none reported closed', { skip: noPython }, async (t) => {
+  const dir = tmpdir('ks-fds-tasks-')
+  const file = path.join(dir, 'f')
+  fs.writeFileSync(file, 'x')
+  const child = spawnChild('python3', ['-c', `import json, os, resource, threading, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+fds = [os.open(${JSON.stringify(file)}, os.O_RDONLY) for _ in range(2000)]
+print(json.dumps(fds), flush=True)
+while True:
+    t = threading.Thread(target=time.sleep, args=(0.002,))
+    t.start()
+    t.join()`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(async () => {
+    await stopChild(child)
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const held = new Set(JSON.parse(await firstLine(child.stdout)))
+  assert.equal(held.size, 2000)
+  const ino = fs.statSync(file).ino
+  let tasksSeen = 0
+  for (let i = 0; i < 150; i++) {
+    tasksSeen = Math.max(tasksSeen, fs.readdirSync(`/proc/${child.pid}/task`).length)
+    const inv = i % 2 ? await ks.fds({ pid: child.pid, sockets: false }) : ks.fdsSync({ pid: child.pid, sockets: false })
+    const mine = inv.filter((e) => held.has(e.fd))
+    const bad = mine.filter((e) => e.error !== null || e.target !== file || e.inode !== ino)
+    assert.deepEqual(bad, [], `round ${i}: ${bad.length} of the process's files misreported, e.g. ${JSON.stringify(bad[0])}`)
+    assert.equal(mine.length, 2000, `round ${i}: all 2000 listed`)
+  }
+  assert.ok(tasksSeen >= 2, 'the process had a second thread')
+})
+
 // Another process's path descriptor is described from a stat through its link and an lstat of
 // the path it names, which must be the same file; when the path names another file here (a
 // process in a mount namespace of its own, a tmpfs over the directory), the pinned file decides.

@@ -54,6 +54,9 @@ pub(super) fn unreadable(out: &mut Packed, fd: i32, errno: i32) {
     if errno == libc::EACCES || errno == libc::EPERM {
         out.refused += 1;
     }
+    if errno == libc::ENOENT || errno == libc::EBADF {
+        out.vanished += 1;
+    }
     failed(out, fd, &scan_failure(errno, "readlink"));
 }
 
@@ -88,6 +91,8 @@ struct Linked {
     kind: FdType,
     inode: Option<u64>,
     error: Option<String>,
+    /// The descriptor was found gone (ENOENT, EBADF) after its link was read.
+    gone: bool,
 }
 
 /// One descriptor into `out`: its target (readlink), type and inode. For our own descriptors
@@ -134,6 +139,9 @@ pub(super) fn describe_one(
         match check(dir, fd, pre, &s.name, link, &target, &mut pin) {
             Err(e) => return unreadable(out, fd, e),
             Ok(Some(l)) => {
+                if l.gone {
+                    out.vanished += 1;
+                }
                 out.text.push(Some(&target));
                 let mut bits = 0;
                 if let Some(e) = &l.error {
@@ -203,6 +211,7 @@ fn check(
         Some(Err(e)) => return Err(e),
         None => None,
     };
+    let mut gone = false;
     let (kind, inode, error) = match (kind, pre) {
         // the text names the inode: it must be the one fstat saw (which was no socket on
         // sockfs and no pipe on pipefs, or `implied` would have told it)
@@ -268,15 +277,23 @@ fn check(
                         None,
                     )
                 }
-                Err(e) => (
-                    anon.unwrap_or(FdType::Unknown),
-                    None,
-                    Some(scan_failure(e, "open")),
-                ),
+                Err(e) => {
+                    gone = e == libc::ENOENT || e == libc::EBADF;
+                    (
+                        anon.unwrap_or(FdType::Unknown),
+                        None,
+                        Some(scan_failure(e, "open")),
+                    )
+                }
             },
         },
     };
-    Ok(Some(Linked { kind, inode, error }))
+    Ok(Some(Linked {
+        kind,
+        inode,
+        error,
+        gone,
+    }))
 }
 
 /// What the file another process's descriptor leads to is (a stat through the link `name` in

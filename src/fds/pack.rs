@@ -23,6 +23,8 @@ pub struct Packed {
     pub extra: Strings,
     /// Descriptors whose link was refused (EACCES/EPERM): all of them means no access at all.
     pub(super) refused: usize,
+    /// Descriptors found gone (ENOENT, EBADF) while being described.
+    pub(super) vanished: usize,
     /// Whether `extra` is written (a chunk is completed when its sockets can be told).
     pub(super) complete: bool,
 }
@@ -96,6 +98,7 @@ impl Packed {
         self.text.append(&other.text);
         self.extra.append(&other.extra);
         self.refused += other.refused;
+        self.vanished += other.vanished;
     }
 }
 

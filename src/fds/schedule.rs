@@ -4,7 +4,7 @@
 //! order as soon as it can be, by whichever thread.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 
 use crate::layout::fds_bit as bit;
@@ -106,6 +106,11 @@ pub(super) struct Work {
     /// readlinks on a 2-CPU Linux 6.18 machine take 12.7 ms on one thread, 7.9 ms on two
     /// through /proc/self/fd and 6.1 ms on two through their own /proc/<tid>/fd (a C loop).
     pub(super) helper_dirs: Option<Dirs>,
+    /// The helper's directories are another thread's of another process (see mod.rs
+    /// other_task): a thread that can exit mid-scan, its table then unreadable there.
+    pub(super) helper_other_task: bool,
+    /// Set once that thread seems gone: the helper then reads through `dirs` too.
+    pub(super) other_task_gone: AtomicBool,
     pub(super) diag: Option<Kept<SockDiag>>,
     pub(super) table: OnceLock<SocketTable>,
     pub(super) items: usize,
@@ -152,6 +157,39 @@ impl Work {
         }
         let start = (i - self.first_chunk()) * CHUNK;
         let end = (start + CHUNK).min(self.walk.len());
+        // Read through another thread of the process, which may have exited meanwhile: a chunk
+        // in which descriptors were found gone is described once more through the process's
+        // own directory, and when fewer are gone there, so is the rest of the helper's share.
+        let other_task = self.helper_other_task && !std::ptr::eq(dirs, &self.dirs);
+        let dir = if other_task && self.other_task_gone.load(Ordering::Relaxed) {
+            &self.dirs.fd
+        } else {
+            &dirs.fd
+        };
+        let mut out = self.describe_chunk(start, end, dir, s);
+        if out.vanished > 0 && other_task && !std::ptr::eq(dir, &self.dirs.fd) {
+            let again = self.describe_chunk(start, end, &self.dirs.fd, s);
+            if again.vanished < out.vanished {
+                self.other_task_gone.store(true, Ordering::Relaxed);
+            }
+            out = again;
+        }
+        let table = self.table.get();
+        if !self.after_walk(dirs) && self.ready(&out, table) {
+            complete(
+                &mut out,
+                &self.opts,
+                self.own,
+                dirs.info.as_deref(),
+                table,
+                s,
+            );
+        }
+        Output::Chunk(out)
+    }
+
+    /// The walk's numbers start..end described through `dir`.
+    fn describe_chunk(&self, start: usize, end: usize, dir: &DirFd, s: &mut Scratch) -> Packed {
         let mut out = Packed::with_capacity(end.saturating_sub(start));
         // our own table: no kernelscope descriptor opens or closes meanwhile, and the ones
         // scans keep are left out. Another process's: describing it opens descriptors of our
@@ -175,23 +213,12 @@ impl Work {
             if gate.as_ref().is_some_and(|g| g.is_kept(fd)) {
                 continue;
             }
-            describe_one(&mut out, &dirs.fd, fd, pre, s);
+            describe_one(&mut out, dir, fd, pre, s);
         }
         drop(gate);
         s.own_fd_dir = None;
         drop(hold);
-        let table = self.table.get();
-        if !self.after_walk(dirs) && self.ready(&out, table) {
-            complete(
-                &mut out,
-                &self.opts,
-                self.own,
-                dirs.info.as_deref(),
-                table,
-                s,
-            );
-        }
-        Output::Chunk(out)
+        out
     }
 
     /// Whether chunks are completed only after the walk: when completing opens descriptors

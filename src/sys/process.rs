@@ -109,6 +109,29 @@ pub fn clock_ms(clock: libc::clockid_t) -> Option<f64> {
     (rc == 0).then(|| ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6)
 }
 
+/// Whether threads (or processes) `a` and `b` share one descriptor table: kcmp(2) with
+/// KCMP_FILES. None where the kernel cannot tell us (no kcmp, refused, a task gone).
+pub fn same_fd_table(a: i32, b: i32) -> Option<bool> {
+    const KCMP_FILES: libc::c_long = 2;
+    // SAFETY: kcmp takes two pids, a type and two indices unused for KCMP_FILES; it reads
+    // nothing of ours.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            libc::c_long::from(a),
+            libc::c_long::from(b),
+            KCMP_FILES,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        )
+    };
+    match rc {
+        0 => Some(true),
+        1..=3 => Some(false),
+        _ => None,
+    }
+}
+
 pub fn getpid() -> i32 {
     // SAFETY: getpid has no preconditions and cannot fail.
     unsafe { libc::getpid() }
