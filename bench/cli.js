@@ -64,8 +64,17 @@ async function main () {
   const nodeNoCa = () => time(process.execPath, ['-e', '0'], noCa)
   const ksKeep = () => time(process.execPath, [bin, 'inspect', String(pid), '--json'])
   const nodeOnly = () => time(process.execPath, ['-e', '0'])
+  // what any Node command with this scan pays: start-up and the modules inspect loads, and
+  // the descriptor scan itself timed inside this (warm) process
+  const loadOnly = () => time(process.execPath, ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'cli', 'common.js'))})`], noCa)
+  const { fdsJsonSync } = require('../lib/probes/fds')
+  const scanOnly = () => {
+    const t0 = process.hrtime.bigint()
+    fdsJsonSync({ pid, sockets: true })
+    return Number(process.hrtime.bigint() - t0) / 1e6
+  }
   const rounds = Number(process.env.ROUNDS) || 11
-  const r = { ks: [], lsof: [], ss: [], both: [], nodeNoCa: [], ksKeep: [], node: [] }
+  const r = { ks: [], lsof: [], ss: [], both: [], nodeNoCa: [], ksKeep: [], node: [], load: [], scan: [] }
   ks(); lsof(); ss() // warm the page cache and the dentries
   for (let i = 0; i < rounds; i++) {
     r.ks.push(ks())
@@ -75,6 +84,8 @@ async function main () {
     r.ss.push(b)
     r.both.push(a + b)
     r.nodeNoCa.push(nodeNoCa())
+    r.load.push(loadOnly())
+    r.scan.push(scanOnly())
     if (CA) {
       r.ksKeep.push(ksKeep())
       r.node.push(nodeOnly())
@@ -102,6 +113,8 @@ sockets, its own pipes and epoll). Whole commands, spawn to exit (start-up inclu
 | \`ss -tanpi\` | ${m(r.ss)} | TCP sockets with their processes and TCP_INFO |
 | lsof + ss | ${m(r.both)} | what inspect replaces |
 | \`node -e 0\`${CA ? ', NODE_EXTRA_CA_CERTS unset' : ''} | ${m(r.nodeNoCa)} | the start-up inside kernelscope's figure |
+| \`node -e "require('lib/cli/common.js')"\` | ${m(r.load)} | start-up and the modules inspect loads (the addon among them) |
+| \`fdsJsonSync({ pid, sockets: true })\` inside a running process | ${m(r.scan)} | the descriptor scan alone: readlink, stat through the link and lstat of the path per descriptor, on two threads |
 ${CA
 ? `| \`node bin/kernelscope.js inspect <pid> --json\`, NODE_EXTRA_CA_CERTS kept | ${m(r.ksKeep)} | |
 | \`node -e 0\`, NODE_EXTRA_CA_CERTS kept | ${m(r.node)} | |
@@ -111,6 +124,7 @@ Load average at the end: ${load}.${CA ? ` NODE_EXTRA_CA_CERTS was set (${CA}): N
 
 lsof + ss take **${range(ratios)}** as long as \`kernelscope inspect --json\` (median of the per-round ratios)${CA ? `; ${range(per(r.ksKeep))} as long as \`node bin/kernelscope.js inspect --json\` with NODE_EXTRA_CA_CERTS kept` : ''}.
 The floor, lsof + ss against Node's start-up alone: ${range(per(r.nodeNoCa))}${CA ? `; with NODE_EXTRA_CA_CERTS kept ${range(per(r.node))}` : ''}.
+Against start-up, modules and the scan (the two rows above it added round by round), what a Node command doing this scan could at best reach: ${range(r.both.map((b, i) => b / (r.load[i] + r.scan[i])))}; against the scan alone, what a command with no start-up at all could: ${range(per(r.scan))}.
 `)
 }
 
