@@ -301,6 +301,53 @@ while True:
   assert.ok(tasksSeen >= 2, 'the process had a second thread')
 })
 
+// A thread that unshares its descriptor table (unshare(CLONE_FILES)) keeps a copy under
+// /proc/<pid>/task/<tid>/fd that drifts from the process's: the helper must not read that one.
+test('another process with a thread that unshared its table: the inventory is the process\'s table', { skip: noPython }, async (t) => {
+  const dir = tmpdir('ks-fds-unshare-')
+  const file = path.join(dir, 'f')
+  fs.writeFileSync(file, 'x')
+  const child = spawnChild('python3', ['-c', `import ctypes, json, os, resource, sys, threading, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+fds = [os.open(${JSON.stringify(file)}, os.O_RDONLY) for _ in range(2000)]
+libc = ctypes.CDLL(None, use_errno=True)
+done = threading.Event()
+def own_table():
+    if libc.unshare(0x400) != 0:
+        print(json.dumps({'error': os.strerror(ctypes.get_errno())}), flush=True)
+        os._exit(1)
+    done.set()
+    time.sleep(600)
+threading.Thread(target=own_table, daemon=True).start()
+done.wait()
+null = os.open('/dev/null', os.O_RDONLY)
+for fd in fds[::2]:
+    os.dup2(null, fd)
+os.close(null)
+print(json.dumps(fds), flush=True)
+time.sleep(600)`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(async () => {
+    await stopChild(child)
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const said = JSON.parse(await firstLine(child.stdout))
+  assert.ok(Array.isArray(said), JSON.stringify(said))
+  const tasks = fs.readdirSync(`/proc/${child.pid}/task`).map(Number).filter((n) => n !== child.pid)
+  assert.equal(tasks.length, 1, 'one other thread')
+  // the kernel's own views: the thread's copy still has the file where the process has /dev/null
+  assert.equal(fs.readlinkSync(`/proc/${child.pid}/fd/${said[0]}`), '/dev/null')
+  assert.equal(fs.readlinkSync(`/proc/${child.pid}/task/${tasks[0]}/fd/${said[0]}`), file)
+  const truth = procFds(child.pid)
+  for (const [label, inv] of [['fdsSync', ks.fdsSync({ pid: child.pid, sockets: false })], ['fds', await ks.fds({ pid: child.pid, sockets: false })]]) {
+    const wrong = said.filter((fd) => {
+      const e = inv.find((x) => x.fd === fd)
+      return !e || e.target !== truth.get(fd)
+    })
+    assert.deepEqual(wrong.slice(0, 5), [], `${label}: ${wrong.length} of 2000 not the process's`)
+  }
+})
+
 // Another process's path descriptor is described from a stat through its link and an lstat of
 // the path it names, which must be the same file; when the path names another file here (a
 // process in a mount namespace of its own, a tmpfs over the directory), the pinned file decides.

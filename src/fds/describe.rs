@@ -252,11 +252,11 @@ fn check(
             )
         }
         // Another process's file at a path: a stat through its link, and an lstat of the
-        // path the link named, which must find the same file. Whatever the number held in
-        // between (A-B-A included), the entry then describes the one file both found: it was
-        // the descriptor's at the stat and is at that path. Three syscalls instead of the
-        // pin's five; a path we cannot stat or that leads elsewhere (another mount namespace,
-        // a rename, a reuse of the number) is settled by the pin.
+        // path the link named, which must find the same file (stat_at_path). Whatever the
+        // number held in between (A-B-A included), the entry then describes the one file at
+        // that path. Three syscalls instead of the pin's five; a path we cannot stat or that
+        // leads elsewhere (another mount namespace, a rename, a reuse of the number) is
+        // settled by the pin.
         (_, None) => match stat_at_path(dir, name, link, pin.name) {
             Some(st) => (
                 anon.unwrap_or_else(|| type_from_mode(st.mode, target)),
@@ -297,13 +297,17 @@ fn check(
 }
 
 /// What the file another process's descriptor leads to is (a stat through the link `name` in
-/// `dir`) when the path its link named (`link`) is that same file (an lstat of it: same device
-/// and inode); None when there is no path to look at or it is not the same file.
+/// `dir`) when the path its link named (`link`) is that file (an lstat of it: same device,
+/// inode and mode); None when there is no path to look at or it is not the same file. The
+/// mode too, because an inode number freed meanwhile can be given to the next file made (ext4,
+/// XFS): the number closed, a FIFO made and opened as it, closed and removed, and a file made
+/// at the first path would otherwise give that path with the FIFO's type. Whatever the number
+/// held in between, the entry then says what the file at that path is.
 fn stat_at_path(dir: &DirFd, name: &[u8], link: &[u8], buf: &mut Vec<u8>) -> Option<ModeIno> {
     let path = checkable_path(link)?;
     let st = sys::fstatat_follow(dir, name).ok()?;
     let at = sys::lstat_path(path, buf).ok()?;
-    ((at.dev, at.ino) == (st.dev, st.ino)).then_some(st)
+    ((at.dev, at.ino, at.mode) == (st.dev, st.ino, st.mode)).then_some(st)
 }
 
 /// The absolute path a link names, when it names one that may still be there (not a deleted

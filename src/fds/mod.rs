@@ -227,11 +227,13 @@ fn share(
     };
     let hold = fd_gate::hold();
     let mut helper_other_task = false;
+    let mut other_tid = None;
     let helper_dirs = helper.as_ref().and_then(|(_, tid)| {
         let base = if own {
             format!("/proc/self/task/{tid}")
-        } else if let Some(task) = opts.pid.and_then(|pid| other_task(pid, place)) {
+        } else if let Some((task, tid)) = opts.pid.and_then(|pid| other_task(pid, place)) {
             helper_other_task = true;
+            other_tid = Some(tid);
             task
         } else {
             place.base.clone()
@@ -267,6 +269,7 @@ fn share(
         dirs,
         helper_dirs,
         helper_other_task,
+        other_tid,
         other_task_gone: AtomicBool::new(false),
         diag,
         table: OnceLock::new(),
@@ -293,13 +296,19 @@ fn share(
 /// tasks, where through one they contend for it (fget_task takes the task's lock on every
 /// lookup). 10,000 readlinks, stats through the links and lstats of their paths on two threads:
 /// 16.6 ms through one task, 13.3 ms through two (a C loop, 2-CPU Linux 6.18). None for a
-/// process of one thread, or where kcmp cannot tell.
-fn other_task(pid: i32, place: &Place) -> Option<String> {
+/// process of one thread, or where kcmp cannot tell. The helper checks again after each chunk
+/// (schedule.rs Work::item): that thread may exit or unshare its table.
+fn other_task(pid: i32, place: &Place) -> Option<(String, i32)> {
     let tasks = sys::numeric_entries(Path::new(&format!("{}/task", place.proc_base))).ok()?;
-    let tid = tasks
-        .into_iter()
-        .find(|&t| t != pid && sys::same_fd_table(pid, t) == Some(true))?;
-    Some(format!("{}/task/{tid}", place.proc_base))
+    for tid in tasks.into_iter().filter(|&t| t != pid) {
+        match sys::same_fd_table(pid, tid) {
+            Some(true) => return Some((format!("{}/task/{tid}", place.proc_base), tid)),
+            Some(false) => {}
+            // no kcmp here (ENOSYS, or refused: EPERM under some seccomp profiles)
+            None => return None,
+        }
+    }
+    None
 }
 
 /// Step 4: what the next scan should know (the table's size, whether it had sockets); and

@@ -109,6 +109,8 @@ pub(super) struct Work {
     /// The helper's directories are another thread's of another process (see mod.rs
     /// other_task): a thread that can exit mid-scan, its table then unreadable there.
     pub(super) helper_other_task: bool,
+    /// That thread's id.
+    pub(super) other_tid: Option<i32>,
     /// Set once that thread seems gone: the helper then reads through `dirs` too.
     pub(super) other_task_gone: AtomicBool,
     pub(super) diag: Option<Kept<SockDiag>>,
@@ -167,12 +169,22 @@ impl Work {
             &dirs.fd
         };
         let mut out = self.describe_chunk(start, end, dir, s);
-        if out.vanished > 0 && other_task && !std::ptr::eq(dir, &self.dirs.fd) {
-            let again = self.describe_chunk(start, end, &self.dirs.fd, s);
-            if again.vanished < out.vanished {
-                self.other_task_gone.store(true, Ordering::Relaxed);
+        if other_task && !std::ptr::eq(dir, &self.dirs.fd) {
+            // That thread may also have unshared its table (unshare(CLONE_FILES)): its
+            // directory then shows a copy that drifts from the process's. Still shared after
+            // the chunk means shared throughout: a table is never shared again once unshared.
+            let unshared = self
+                .opts
+                .pid
+                .zip(self.other_tid)
+                .is_none_or(|(pid, tid)| sys::same_fd_table(pid, tid) != Some(true));
+            if unshared || out.vanished > 0 {
+                let again = self.describe_chunk(start, end, &self.dirs.fd, s);
+                if unshared || again.vanished < out.vanished {
+                    self.other_task_gone.store(true, Ordering::Relaxed);
+                }
+                out = again;
             }
-            out = again;
         }
         let table = self.table.get();
         if !self.after_walk(dirs) && self.ready(&out, table) {
