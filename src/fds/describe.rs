@@ -236,11 +236,14 @@ fn check(
             // The two fstats agree, but the number may have been reused for another file and
             // then for this one again while the link was read (A-B-A: a close-and-open loop did
             // it once in about 20 suite runs on a loaded machine). A path names the file the
-            // link was read from: it must be the one fstat saw. Unchecked where there is no
-            // path to look at: deleted files, anonymous inodes, and paths we cannot stat.
+            // link was read from: it must be the one fstat saw, of the same type too (an inode
+            // number freed meanwhile can be the next file's: see stat_at_path; the type only,
+            // so that a chmod meanwhile is no reuse). Unchecked where there is no path to look
+            // at: deleted files, anonymous inodes, and paths we cannot stat.
             if let Some(path) = checkable_path(link) {
                 if let Ok(at) = sys::lstat_path(path, pin.name) {
-                    if (at.dev, at.ino) != (st.dev, st.ino) {
+                    let kind = |m: u32| m & libc::S_IFMT;
+                    if (at.dev, at.ino, kind(at.mode)) != (st.dev, st.ino, kind(st.mode)) {
                         return Ok(None);
                     }
                 }
