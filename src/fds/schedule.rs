@@ -352,6 +352,12 @@ impl Work {
                 }
                 done
             }));
+            if done.is_err() {
+                // a panic mid-chunk (a bug) may have left the chunk's own /proc/thread-self/fd
+                // open: closed under the gate's hold, as it would have been
+                let _hold = fd_gate::hold();
+                scratch.own_fd_dir = None;
+            }
             let mut p = self.progress();
             match done {
                 Ok(Output::Chunk(part)) => {
