@@ -266,6 +266,17 @@ test('the same for another process with a big table that churns in bursts betwee
   await churnAgainst(t, (i, pid) => i % 2 ? ks.fds({ pid, sockets: false }) : ks.fdsSync({ pid, sockets: false }), 'child', 400, { pause: true, extra: 700 })
 })
 
+// Python lines (json, os, resource and time imported) that open `file` 2,000 times into `fds`,
+// the fd limit raised for it; or print {"skip": why} and sleep when the hard limit is too low.
+function holdFiles (file) {
+  return `soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if hard != resource.RLIM_INFINITY and hard < 2100:
+    print(json.dumps({'skip': 'the hard RLIMIT_NOFILE (%d) is under 2,100' % hard}), flush=True)
+    time.sleep(600)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+fds = [os.open(${JSON.stringify(file)}, os.O_RDONLY) for _ in range(2000)]`
+}
+
 // Another process's big table is read by two threads, the second through another thread of
 // that process (/proc/<pid>/task/<tid>/fd: the same table, less contention). That thread can
 // exit mid-scan: what it made look gone must be looked at again, not reported closed.
@@ -274,12 +285,7 @@ test('another process whose threads come and go: every one of its files listed, 
   const file = path.join(dir, 'f')
   fs.writeFileSync(file, 'x')
   const child = spawnChild('python3', ['-c', `import json, os, resource, threading, time
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-if hard != resource.RLIM_INFINITY and hard < 2100:
-    print(json.dumps({'skip': 'the hard RLIMIT_NOFILE (%d) is under 2,100' % hard}), flush=True)
-    time.sleep(600)
-resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
-fds = [os.open(${JSON.stringify(file)}, os.O_RDONLY) for _ in range(2000)]
+${holdFiles(file)}
 print(json.dumps(fds), flush=True)
 while True:
     t = threading.Thread(target=time.sleep, args=(0.002,))
@@ -313,12 +319,7 @@ test('another process with a thread that unshared its table: the inventory is th
   const file = path.join(dir, 'f')
   fs.writeFileSync(file, 'x')
   const child = spawnChild('python3', ['-c', `import ctypes, json, os, resource, sys, threading, time
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-if hard != resource.RLIM_INFINITY and hard < 2100:
-    print(json.dumps({'skip': 'the hard RLIMIT_NOFILE (%d) is under 2,100' % hard}), flush=True)
-    time.sleep(600)
-resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
-fds = [os.open(${JSON.stringify(file)}, os.O_RDONLY) for _ in range(2000)]
+${holdFiles(file)}
 libc = ctypes.CDLL(None, use_errno=True)
 done = threading.Event()
 def own_table():
