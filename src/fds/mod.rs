@@ -226,13 +226,11 @@ fn share(
         None
     };
     let hold = fd_gate::hold();
-    let mut helper_other_task = false;
     let mut other_tid = None;
     let helper_dirs = helper.as_ref().and_then(|(_, tid)| {
         let base = if own {
             format!("/proc/self/task/{tid}")
         } else if let Some((task, tid)) = opts.pid.and_then(|pid| other_task(pid, place)) {
-            helper_other_task = true;
             other_tid = Some(tid);
             task
         } else {
@@ -240,7 +238,7 @@ fn share(
         };
         // fdinfo of another process through its own directory: read once a chunk is
         // described, where a thread gone could not be told from a descriptor gone
-        let info_base = if helper_other_task {
+        let info_base = if other_tid.is_some() {
             &place.base
         } else {
             &base
@@ -268,7 +266,6 @@ fn share(
         own,
         dirs,
         helper_dirs,
-        helper_other_task,
         other_tid,
         other_task_gone: AtomicBool::new(false),
         diag,

@@ -106,10 +106,8 @@ pub(super) struct Work {
     /// readlinks on a 2-CPU Linux 6.18 machine take 12.7 ms on one thread, 7.9 ms on two
     /// through /proc/self/fd and 6.1 ms on two through their own /proc/<tid>/fd (a C loop).
     pub(super) helper_dirs: Option<Dirs>,
-    /// The helper's directories are another thread's of another process (see mod.rs
-    /// other_task): a thread that can exit mid-scan, its table then unreadable there.
-    pub(super) helper_other_task: bool,
-    /// That thread's id.
+    /// When the helper's directories are another thread's of another process (see mod.rs
+    /// other_task): that thread's id. It can exit or unshare its table mid-scan.
     pub(super) other_tid: Option<i32>,
     /// Set once that thread seems gone: the helper then reads through `dirs` too.
     pub(super) other_task_gone: AtomicBool,
@@ -162,7 +160,7 @@ impl Work {
         // Read through another thread of the process, which may have exited meanwhile: a chunk
         // in which descriptors were found gone is described once more through the process's
         // own directory, and when fewer are gone there, so is the rest of the helper's share.
-        let other_task = self.helper_other_task && !std::ptr::eq(dirs, &self.dirs);
+        let other_task = self.other_tid.is_some() && !std::ptr::eq(dirs, &self.dirs);
         let dir = if other_task && self.other_task_gone.load(Ordering::Relaxed) {
             &self.dirs.fd
         } else {
